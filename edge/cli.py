@@ -20,7 +20,7 @@ def _run(args: argparse.Namespace) -> int:
     app = EdgeApp(config)
     signal.signal(signal.SIGTERM, lambda *_: app.stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: app.stop_event.set())
-    return app.run(exit_at_end=args.exit_at_end)
+    return app.run(exit_at_end=args.exit_at_end, drain_timeout_s=args.drain_timeout)
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the edge process", epilog="example: lanewatch-edge run --config /etc/lanewatch/edge/gate1.yaml")
     run.add_argument("--config", required=True, help="edge config file (YAML)")
     run.add_argument("--exit-at-end", action="store_true", help="exit when every video file has ended and all events are delivered")
+    run.add_argument("--drain-timeout", type=float, default=60.0, metavar="S",
+                     help="with --exit-at-end: give up waiting for delivery after S seconds (exit code 3)")
     run.set_defaults(func=_run)
     check = sub.add_parser("check-config", help="validate a config file and exit", epilog="example: lanewatch-edge check-config --config edge.yaml")
     check.add_argument("--config", required=True)
