@@ -18,7 +18,7 @@ from edge.weighbridge.config import (
 from edge.weighbridge.framing import FrameParser
 from edge.weighbridge.modbus import ModbusSource
 from edge.weighbridge.reading import ParserStats, Reading
-from edge.weighbridge.transport import make_transport
+from edge.weighbridge.transport import READ_TIMEOUT_S, make_transport
 
 STREAM_PROTOCOLS = ("yaohua-tf0", "yaohua-tf1", "toledo", "sma")
 
@@ -44,9 +44,11 @@ class StreamSource:
         self.config = config
         self.parser = make_parser(config)
         self.stats: ParserStats = self.parser.stats
-        self._transport = make_transport(config.connection)
-        self._clock = clock
         self._poll_s = config.poll_interval_s if isinstance(config, SmaConfig) else None
+        # A polled indicator only talks when asked: never wait for bytes longer than one poll period.
+        timeout = min(READ_TIMEOUT_S, self._poll_s) if self._poll_s else READ_TIMEOUT_S
+        self._transport = make_transport(config.connection, timeout)
+        self._clock = clock
         self._next_poll = 0.0
 
     def describe(self) -> str:

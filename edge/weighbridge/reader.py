@@ -57,6 +57,7 @@ class WeighbridgeReader:
         self.readings: deque[TimedReading] = deque(maxlen=QUEUE_LIMIT)
         self.events: deque[TimedEvent] = deque(maxlen=QUEUE_LIMIT)
         self.reconnects = 0
+        self.opens = 0  # successful opens of the port
         self.dropped = 0
         self._clock, self._wall = clock, wall
         self._state: str = "connecting"
@@ -106,37 +107,33 @@ class WeighbridgeReader:
     def _run(self) -> None:
         cfg = self.config
         delay = cfg.reconnect_min_s
-        failures = 0
+        failures = 0  # consecutive cycles without a reading; logged at 1, 20, 40… to keep the log readable
         while not self._stop.is_set():
             try:
                 self.source.open()
-            except Exception as exc:  # noqa: BLE001 - any failure to open is retried, never fatal
+                self.opens += 1
+                log.debug("%s: opened %s", self.name, self.source.describe())
+                self._pump()
+            except Exception as exc:  # noqa: BLE001 - a lost port or a bug in one frame must not end the thread
+                was_ok = self._state == "ok"
+                if was_ok:
+                    delay, failures = cfg.reconnect_min_s, 0
                 failures += 1
                 if failures == 1 or failures % 20 == 0:
-                    log.warning("%s: %s (attempt %d, next in %.1fs)", self.name, exc, failures, delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, cfg.reconnect_max_s)
-                continue
-            log.info("%s: opened %s", self.name, self.source.describe())
-            try:
-                if self._pump():
-                    delay, failures = cfg.reconnect_min_s, 0
-            except Exception as exc:  # noqa: BLE001 - a lost port or a bug in one frame must not end the thread
-                log.warning("%s: lost %s: %s", self.name, self.source.describe(), exc)
+                    log.warning("%s: %s: %s (retry in %.1fs)", self.name, self.source.describe(), exc, delay)
             finally:
                 self.source.close()
             if self._stop.is_set():
                 break
-            self._state = "lost"
+            if self._last is not None:  # it worked once: now it is lost (before that, still connecting)
+                self._state = "lost"
             self.reconnects += 1
             self._stop.wait(delay)
             delay = min(delay * 2, cfg.reconnect_max_s)
 
-    def _pump(self) -> bool:
-        """Read until stopped or the line goes silent (raises); True once a reading came through."""
-        opened = self._clock()
-        last_valid = opened
-        got_any = False
+    def _pump(self) -> None:
+        """Read until stopped; raises when the port fails or the line stays silent too long."""
+        last_valid = self._clock()
         while not self._stop.is_set():
             readings = self.source.read()
             now = self._clock()
@@ -145,13 +142,11 @@ class WeighbridgeReader:
                 for reading in readings:
                     self._accept(now, wall, reading)
                 last_valid = now
-                got_any = True
                 self._state = "ok"
             elif now - last_valid > self.config.stale_after_s:
                 raise TimeoutError(f"no valid frame for {now - last_valid:.1f}s")
             if self._poll_s:
                 self._stop.wait(self._poll_s)
-        return got_any
 
     def _accept(self, mono_s: float, wall_s: float, reading: Reading) -> None:
         events = self.weighing.update(mono_s, reading)

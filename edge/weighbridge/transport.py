@@ -119,7 +119,7 @@ class TcpTransport:
 Transport = SerialTransport | TcpTransport
 
 
-def make_transport(connection: SerialConnection | TcpConnection) -> Transport:
+def make_transport(connection: SerialConnection | TcpConnection, read_timeout_s: float = READ_TIMEOUT_S) -> Transport:
     if isinstance(connection, SerialConnection):
-        return SerialTransport(connection)
-    return TcpTransport(connection)
+        return SerialTransport(connection, read_timeout_s)
+    return TcpTransport(connection, read_timeout_s)
