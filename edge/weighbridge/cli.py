@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from lanewatch.contract import format_ts
 
-from edge.weighbridge.config import PROTOCOLS, WeighbridgeConfig, parse_config
+from edge.weighbridge.config import PROTOCOLS, WeighbridgeConfig, connection_kind, parse_config
 from edge.weighbridge.reader import WeighbridgeReader
 from edge.weighbridge.stable import StableWeight
 
@@ -89,7 +89,16 @@ def config_from_args(args: argparse.Namespace) -> WeighbridgeConfig:
         if not isinstance(loaded, dict):
             raise ValueError(f"{args.config}: expected a mapping of weighbridge settings, got {type(loaded).__name__}")
         loaded = dict(loaded.get("weighbridge", loaded))
-        loaded["connection"] = {**connection, **loaded.get("connection", {})} if "connection" in loaded else connection
+        # --port says where; the file may add line settings (baud, parity…) for the same kind of port.
+        where = {k: connection[k] for k in ("kind", "device", "host", "port") if k in connection}
+        from_file = loaded.get("connection") or {}
+        if not isinstance(from_file, dict) or connection_kind(from_file) != where["kind"]:
+            from_file = {}
+        merged = {**connection, **from_file, **where}
+        if where["kind"] == "serial":
+            merged.pop("host", None)
+            merged.pop("port", None)
+        loaded["connection"] = merged
         data = loaded
     return parse_config(data)
 

@@ -32,7 +32,7 @@ class TcpConnection(_Model):
     port: int = Field(ge=1, le=65_535, description="TCP port (converters often 4001 or 8899; Modbus 502)")
 
 
-def _connection_kind(value: object) -> str:
+def connection_kind(value: object) -> str:
     """`kind` may be left out: a `host` key means TCP, anything else a serial port."""
     if isinstance(value, dict):
         return str(value.get("kind") or ("tcp" if "host" in value else "serial"))
@@ -41,7 +41,7 @@ def _connection_kind(value: object) -> str:
 
 Connection = Annotated[
     Union[Annotated[SerialConnection, Tag("serial")], Annotated[TcpConnection, Tag("tcp")]],
-    Discriminator(_connection_kind),
+    Discriminator(connection_kind),
 ]
 
 
