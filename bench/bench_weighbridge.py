@@ -41,7 +41,9 @@ def _row(name: str, value: float, unit: str = "frames/s", target: float = TARGET
 
 def run() -> list[dict]:
     rng = random.Random(42)
-    rows = [Row(t_s=i / 10, weight_kg=float(rng.randrange(0, 99_999)), motion=rng.random() < 0.3) for i in range(FRAMES)]
+    rows = [
+        Row(t_s=i / 10, weight_kg=float(rng.randrange(0, 99_999)), motion=rng.random() < 0.3) for i in range(FRAMES)
+    ]
     out = []
     for protocol in STREAM_PROTOCOLS:
         data = encode_stream(rows, protocol, random.Random(1), noise_rate=0.02)

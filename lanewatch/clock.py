@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lanewatch.contract import ClockState
 
@@ -119,7 +119,11 @@ def parse_chrony_tracking(text: str) -> ClockState | None:
         return None
     synced = leap.group(1).strip().lower() != "not synchronised"
     offset_ms = float(system.group(1)) * 1000.0 * (1 if system.group(2) == "fast" else -1)
-    return ClockState(synced=synced, offset_ms=round(offset_ms, 3) if synced else None, source="chrony")
+    return _state(synced, round(offset_ms, 3) if synced else None, "chrony")
+
+
+def _state(synced: bool, offset_ms: float | None, source: str) -> ClockState:
+    return ClockState(synced=synced, offset_ms=offset_ms, source=source, step_detected=False)
 
 
 def read_chrony() -> ClockState | None:
@@ -131,16 +135,14 @@ def read_adjtimex() -> ClockState | None:
     kernel = adjtimex()
     if kernel is None:
         return None
-    return ClockState(
-        synced=kernel.synced, offset_ms=round(kernel.offset_ms, 3) if kernel.synced else None, source="adjtimex"
-    )
+    return _state(kernel.synced, round(kernel.offset_ms, 3) if kernel.synced else None, "adjtimex")
 
 
 def read_timedatectl() -> ClockState | None:
     text = _run(["timedatectl", "show", "--property=NTPSynchronized", "--value"])
     if text is None or text.strip() not in ("yes", "no"):
         return None
-    return ClockState(synced=text.strip() == "yes", source="timedatectl")
+    return _state(text.strip() == "yes", None, "timedatectl")
 
 
 def read_os_clock() -> ClockState:
@@ -149,7 +151,7 @@ def read_os_clock() -> ClockState:
         state = reader()
         if state is not None:
             return state
-    return ClockState(synced=False, source="unknown")
+    return _state(False, None, "unknown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +197,7 @@ class ClockWatch:
         """Stamp an observation (cheap: two clock reads and, every few seconds, a cached OS refresh)."""
         wall, mono = self._tick()
         return Stamp(
-            utc=datetime.fromtimestamp(wall, timezone.utc), mono_ms=int(mono * 1000), clock=self._clock_state()
+            utc=datetime.fromtimestamp(wall, UTC), mono_ms=int(mono * 1000), clock=self._clock_state()
         )
 
     def state(self) -> ClockState:
@@ -236,7 +238,7 @@ class ClockWatch:
             state = self._read_os()
         except Exception:  # noqa: BLE001 - a broken reader must not stop stamping
             log.exception("reading the OS clock state failed")
-            state = ClockState(synced=False, source="unknown")
+            state = _state(False, None, "unknown")
         with self._lock:
             self._os_state = state
             self._os_read_at = self._mono()

@@ -54,7 +54,9 @@ def encode_frame(protocol: str, weight_kg: float, motion: bool, decimals: int = 
         return toledo.encode(weight_kg, decimals=decimals, motion=motion)
     if protocol == "sma":
         return sma.encode(weight_kg, decimals=decimals, motion=motion)
-    raise ValueError(f"protocol must be one of {', '.join(STREAM_PROTOCOLS)} (Modbus has no byte stream), got {protocol!r}")
+    raise ValueError(
+        f"protocol must be one of {', '.join(STREAM_PROTOCOLS)} (Modbus has no byte stream), got {protocol!r}"
+    )
 
 
 def encode_timeline(
@@ -206,26 +208,26 @@ def truck_timeline(
     *,
     rate_hz: float = 10.0,
     division_kg: float = 10.0,
-    drift_kg: float = 60.0,
+    zero_kg: float = 40.0,
+    creep_kg_per_min: float = 1.0,
 ) -> tuple[list[Row], list[tuple[float, float]]]:
     """A deck visited by one truck per weight: empty → drive on (motion) → settle → stand → drive off.
 
-    Displayed weights are rounded to `division_kg` and carry a zero drift that wanders up to
-    `drift_kg`; the standing weight flickers by one division now and then. Returns the rows and,
-    per truck, (time it stood still, true weight).
+    Displayed weights are rounded to `division_kg` and sit on a zero that starts `zero_kg` off and
+    creeps by `creep_kg_per_min` (a deck warming in the sun); the standing weight flickers by one
+    division now and then. Returns the rows and, per truck, (time it stood still, true weight).
     """
     rows: list[Row] = []
     truth: list[tuple[float, float]] = []
     dt = 1.0 / rate_hz
     t = 0.0
-    total_s = 40.0 * len(weights_kg) + 10.0
 
     def emit(seconds: float, shape, motion: bool) -> None:  # type: ignore[no-untyped-def]
         nonlocal t
         steps = max(1, round(seconds * rate_hz))
         for k in range(steps):
-            drift = drift_kg * (t / total_s)  # slow creep, as a deck warming through the day
-            shown = round((shape(k / steps) + drift) / division_kg) * division_kg
+            zero = zero_kg + creep_kg_per_min * t / 60.0
+            shown = round((shape(k / steps) + zero) / division_kg) * division_kg
             rows.append(Row(t_s=round(t, 3), weight_kg=shown, motion=motion))
             t += dt
 

@@ -75,7 +75,9 @@ def test_config_file_adds_line_settings_but_port_comes_from_the_command_line(tmp
     from edge.weighbridge.cli import build_parser, config_from_args
 
     settings = tmp_path / "wb.yaml"
-    settings.write_text("protocol: toledo\nchecksum: false\nconnection: {device: /dev/ttyS9, baud: 2400, bytesize: 7}\n")
+    settings.write_text(
+        "protocol: toledo\nchecksum: false\nconnection: {device: /dev/ttyS9, baud: 2400, bytesize: 7}\n"
+    )
     args = build_parser().parse_args(["--protocol", "toledo", "--port", "/dev/ttyUSB1", "--config", str(settings)])
     config = config_from_args(args)
     assert (config.connection.device, config.connection.baud, config.connection.bytesize) == ("/dev/ttyUSB1", 2400, 7)

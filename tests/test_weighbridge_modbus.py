@@ -8,7 +8,6 @@ import select
 import threading
 import time
 import tty
-from functools import partial
 
 import pytest
 from hypothesis import given, settings

@@ -65,8 +65,8 @@ def test_continuous_indicator_through_a_pty(protocol):
     assert reader.source.stats.checksum_errors == 0  # …as framing, not as damaged frames
     captures = [e for e in events if isinstance(e, StableWeight)]
     assert len(captures) == len(truth)
-    assert all(abs(c.weight_kg - w) <= 10.0 for c, (_, w) in zip(captures, truth))  # one division
-    assert all(b.mono_s >= a.mono_s for a, b in zip(readings, readings[1:]))
+    assert all(abs(c.weight_kg - w) <= 10.0 for c, (_, w) in zip(captures, truth, strict=True))  # one division
+    assert all(b.mono_s >= a.mono_s for a, b in zip(readings, readings[1:], strict=False))
 
 
 def test_sma_request_response_through_a_pty():
@@ -85,7 +85,7 @@ def test_sma_request_response_through_a_pty():
     assert all(r.reading.weight_kg in shown for r in readings)
     captures = [e for e in events if isinstance(e, StableWeight)]
     assert len(captures) == len(truth)
-    assert all(abs(c.weight_kg - w) <= 10.0 for c, (_, w) in zip(captures, truth))
+    assert all(abs(c.weight_kg - w) <= 10.0 for c, (_, w) in zip(captures, truth, strict=True))
 
 
 def test_raw_bytes_at_line_rate():

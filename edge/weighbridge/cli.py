@@ -19,17 +19,16 @@ import json
 import logging
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import yaml
 from pydantic import ValidationError
 
-from lanewatch.contract import format_ts
-
 from edge.weighbridge.config import PROTOCOLS, WeighbridgeConfig, connection_kind, parse_config
 from edge.weighbridge.reader import WeighbridgeReader
 from edge.weighbridge.stable import StableWeight
+from lanewatch.contract import format_ts
 
 EXAMPLE = "example: lanewatch-edge weighbridge --protocol yaohua-tf0 --port /dev/ttyUSB0 --baud 9600"
 
@@ -104,7 +103,7 @@ def config_from_args(args: argparse.Namespace) -> WeighbridgeConfig:
 
 
 def _iso(wall_s: float) -> str:
-    return format_ts(datetime.fromtimestamp(wall_s, timezone.utc))
+    return format_ts(datetime.fromtimestamp(wall_s, UTC))
 
 
 def run(config: WeighbridgeConfig, duration_s: float | None, out: TextIO) -> int:
@@ -122,7 +121,8 @@ def run(config: WeighbridgeConfig, duration_s: float | None, out: TextIO) -> int
                 for timed in reader.drain_events():
                     event = timed.event
                     kind = "stable" if isinstance(event, StableWeight) else event.kind
-                    out.write(json.dumps({"ts": _iso(timed.wall_s), "event": kind, "weight_kg": event.weight_kg}) + "\n")
+                    line = {"ts": _iso(timed.wall_s), "event": kind, "weight_kg": event.weight_kg}
+                    out.write(json.dumps(line) + "\n")
                 out.flush()
                 if reader.state != state:
                     state = reader.state

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
 
@@ -40,7 +40,7 @@ def connection_kind(value: object) -> str:
 
 
 Connection = Annotated[
-    Union[Annotated[SerialConnection, Tag("serial")], Annotated[TcpConnection, Tag("tcp")]],
+    Annotated[SerialConnection, Tag("serial")] | Annotated[TcpConnection, Tag("tcp")],
     Discriminator(connection_kind),
 ]
 
@@ -71,7 +71,7 @@ class StableConfig(_Model):
 
 
 class _Common(_Model):
-    stable: StableConfig = Field(default_factory=StableConfig, description="stable-weight capture")
+    stable: StableConfig = Field(StableConfig.model_validate({}), description="stable-weight capture")
     reconnect_min_s: float = Field(0.5, gt=0, description="first wait before reopening a lost port")
     reconnect_max_s: float = Field(30.0, gt=0, description="longest wait between reopen attempts (backoff cap)")
     stale_after_s: float = Field(
@@ -135,7 +135,9 @@ class ModbusStatus(_Model):
 
     address: int = Field(ge=0, le=65_535, description="zero-based register address of the status word")
     motion_bit: int | None = Field(None, ge=0, le=15, description="bit set while the scale is in motion")
-    stable_bit: int | None = Field(None, ge=0, le=15, description="bit set while the scale is stable (if no motion bit)")
+    stable_bit: int | None = Field(
+        None, ge=0, le=15, description="bit set while the scale is stable (used when there is no motion bit)"
+    )
     overload_bit: int | None = Field(None, ge=0, le=15, description="bit set on overload")
 
 
@@ -169,7 +171,7 @@ class ModbusTcpConfig(_ModbusCommon):
 
 
 WeighbridgeConfig = Annotated[
-    Union[YaohuaTf0Config, YaohuaTf1Config, ToledoConfig, SmaConfig, ModbusRtuConfig, ModbusTcpConfig],
+    YaohuaTf0Config | YaohuaTf1Config | ToledoConfig | SmaConfig | ModbusRtuConfig | ModbusTcpConfig,
     Field(discriminator="protocol"),
 ]
 weighbridge_config_adapter: TypeAdapter[WeighbridgeConfig] = TypeAdapter(WeighbridgeConfig)

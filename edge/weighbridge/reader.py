@@ -15,12 +15,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lanewatch.contract import WeighbridgeHealth
-
 from edge.weighbridge.config import ModbusRtuConfig, ModbusTcpConfig, WeighbridgeConfig
 from edge.weighbridge.protocols import Source, make_source
 from edge.weighbridge.reading import Reading
 from edge.weighbridge.stable import Event, StableWeighing
+from lanewatch.contract import WeighbridgeHealth
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 2_000  # ~3 minutes of readings at 10 Hz; older ones are dropped (and counted) if nobody drains
