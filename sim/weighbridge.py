@@ -20,8 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from edge.weighbridge import sma, toledo, yaohua_tf0, yaohua_tf1
-
-STREAM_PROTOCOLS = ("yaohua-tf0", "yaohua-tf1", "toledo", "sma")
+from edge.weighbridge.protocols import STREAM_PROTOCOLS
 
 
 @dataclass(frozen=True, slots=True)
