@@ -46,7 +46,7 @@ def build_renderers(world: World) -> dict[tuple[str, str], CameraRenderer]:
             camera = world.cameras[role]
             background = render_background(camera, role, look, rng)
             effects = Effects(o.width, o.height, look, o.sensor_noise, o.glare, rng)
-            out[(lane.lane_id, role)] = CameraRenderer(camera, role, look, background, effects, o.jpeg_quality)
+            out[(lane.lane_id, role)] = CameraRenderer(camera, role, look, background, effects, o.jpeg_quality, o.motion_blur)
     return out
 
 
@@ -96,6 +96,8 @@ def generate(opts: GenerateOptions, progress: Callable[[int, int], None] | None 
                 sink.write(frame, img, objects)
             if progress is not None:
                 progress(frame + 1, opts.n_frames)
+        for lane in world.lanes:
+            scales[lane.lane_id].write(world, lane.finish(opts.n_frames / opts.fps))
     finally:
         for sink in cameras.values():
             sink.close()

@@ -37,7 +37,7 @@ class GenerateOptions(BaseModel):
     lanes: int = Field(1, ge=1, le=12, description="number of lanes; odd lanes are export, even lanes import")
     width: int = Field(960, ge=160, le=3840, description="frame width in pixels")
     height: int = Field(540, ge=90, le=2160, description="frame height in pixels")
-    fps: float = Field(10.0, gt=0, le=60, description="frames per second of every video")
+    fps: float = Field(10.0, ge=1, le=60, description="frames per second of every video")
     scenario: Literal["steady", "busy"] = Field("steady", description="traffic scenario")
     light: Light = Field("day", description="lighting: day, dusk, or night (headlights on)")
     weather: Weather = Field("clear", description="clear or rain")

@@ -26,13 +26,16 @@ HUB = (90, 90, 90)
 
 
 class CameraRenderer:
-    def __init__(self, camera: Camera, role: str, look: Look, background: np.ndarray, effects: Effects, jpeg_quality: int) -> None:
+    def __init__(
+        self, camera: Camera, role: str, look: Look, background: np.ndarray, effects: Effects, jpeg_quality: int, motion_blur: bool
+    ) -> None:
         self.camera = camera
         self.role = role
         self.look = look
         self.background = background
         self.effects = effects
         self.jpeg_quality = jpeg_quality
+        self.motion_blur = motion_blur
         # Sprites are drawn sharp enough for the nearest distance a cab front is fully in view.
         self.sprite_ppm = min(420.0, camera.fpx / (6.0 if role == "gate" else 9.0))
         self.sprites: dict[str, CabSprite] = {}
@@ -169,7 +172,7 @@ class CameraRenderer:
         ppm = self.camera.fpx / depth
         bottom = float(quad[2:, 1].mean())
         blur = 0.0
-        if tr.v > 0 and tr.id in self.last_bottom:
+        if self.motion_blur and tr.v > 0 and tr.id in self.last_bottom:
             blur = abs(bottom - self.last_bottom[tr.id]) * self.look.exposure
         self.last_bottom[tr.id] = bottom
         src = sprite.level_for(ppm, blur)

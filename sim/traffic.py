@@ -241,7 +241,7 @@ class LaneSim:
         return bool(waiting) and waiting[-1].rear > QUEUE.entry_d - 6.0
 
     def _deck_clear(self) -> bool:
-        return all(self._axle_load(tr, tr.d)[0] == 0 for tr in self.gate)
+        return all(self._axle_load(tr, tr.d) == 0 for tr in self.gate)
 
     def _move_gate(self, t: float, frame: int) -> None:
         for i, tr in enumerate(self.gate):
@@ -338,29 +338,42 @@ class LaneSim:
         return max(0.0, 1.0 - (t - self.barrier_close_at) / BARRIER_MOVE_S)
 
     # ------------------------------------------------------------------ weighbridge
-    def _axle_load(self, tr: Truck, d: float) -> tuple[float, int]:
-        load, n = 0.0, 0
-        for pos, kg in zip(tr.spec.shape.axles, tr.spec.axle_loads_kg):
-            if GATE.deck_near_d <= d + pos <= GATE.deck_far_d:
-                load += kg
-                n += 1
-        return load, n
+    def _axle_load(self, tr: Truck, d: float) -> float:
+        return float(
+            sum(kg for pos, kg in zip(tr.spec.shape.axles, tr.spec.axle_loads_kg) if GATE.deck_near_d <= d + pos <= GATE.deck_far_d)
+        )
+
+    def _deck(self, placed: list[tuple[Truck, float, float]]) -> DeckLoad:
+        """The deck's load from (truck, front distance, speed) at one instant."""
+        total, speed, owner, owner_load = 0.0, 0.0, "", 0.0
+        for tr, d, v in placed:
+            load = self._axle_load(tr, d)
+            if load > 0:
+                total += load
+                speed = max(speed, v)
+                if load > owner_load:
+                    owner, owner_load = tr.id, load
+        return DeckLoad(total, speed, owner)
 
     def _sample_weighbridge(self, t: float) -> list[Reading]:
         out: list[Reading] = []
         while self._next_sample / SAMPLE_HZ <= t + 1e-9:
             ts = self._next_sample / SAMPLE_HZ
             self._next_sample += 1
+            # Positions between the previous frame and this one, for frame rates other than 10.
             alpha = 1.0 if t == 0 else min(1.0, max(0.0, (ts - (t - self.dt)) / self.dt))
-            total, speed, owner, owner_load = 0.0, 0.0, "", 0.0
-            for tr in self.gate:
-                load, _ = self._axle_load(tr, tr.prev_d + alpha * (tr.d - tr.prev_d))
-                if load > 0:
-                    total += load
-                    speed = max(speed, tr.v if ts >= t - 1e-9 else max(tr.v, tr.prev_v))
-                    if load > owner_load:
-                        owner, owner_load = tr.id, load
-            out.append(self.indicator.sample(ts, DeckLoad(total, speed, owner)))
+            at_frame = ts >= t - 1e-9
+            placed = [(tr, tr.prev_d + alpha * (tr.d - tr.prev_d), tr.v if at_frame else max(tr.v, tr.prev_v)) for tr in self.gate]
+            out.append(self.indicator.sample(ts, self._deck(placed)))
+        return out
+
+    def finish(self, end_s: float) -> list[Reading]:
+        """Readings due after the last frame up to (not including) end_s: the deck as the last frame left it."""
+        out: list[Reading] = []
+        while self._next_sample / SAMPLE_HZ < end_s - 1e-9:
+            ts = self._next_sample / SAMPLE_HZ
+            self._next_sample += 1
+            out.append(self.indicator.sample(ts, self._deck([(tr, tr.d, tr.v) for tr in self.gate])))
         return out
 
 
