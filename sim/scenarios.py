@@ -66,8 +66,8 @@ class Scenario(_Model):
         ys = [p[1] for p in self.rate_points] + [self.rate_points[0][1]]
         return float(np.interp(minute, xs, ys))
 
-    def arrivals(self, rng: np.random.Generator, duration_s: float) -> list[float]:
-        """Arrival times in [0, duration_s), sorted."""
+    def arrivals(self, rng: np.random.Generator, convoy_rng: np.random.Generator, duration_s: float) -> list[float]:
+        """Arrival times in [0, duration_s), sorted. Separate streams keep a longer run's start equal to a shorter run."""
         peak = max(p[1] for p in self.rate_points) / 3600.0
         times: list[float] = []
         t = 0.0
@@ -80,16 +80,18 @@ class Scenario(_Model):
         c = self.convoys
         t = 0.0
         while c.per_hour > 0:
-            t += float(rng.exponential(3600.0 / c.per_hour))
+            t += float(convoy_rng.exponential(3600.0 / c.per_hour))
             if t >= duration_s:
                 break
+            size = int(convoy_rng.integers(c.min_size, c.max_size + 1))
+            gaps = convoy_rng.uniform(c.min_headway_s, c.max_headway_s, size)
             if (t / 60.0) % self.cycle_min >= c.only_before_min:
                 continue
             at = t
-            for _ in range(int(rng.integers(c.min_size, c.max_size + 1))):
+            for gap in gaps:
                 if at < duration_s:
                     times.append(at)
-                at += float(rng.uniform(c.min_headway_s, c.max_headway_s))
+                at += float(gap)
         return sorted(times)
 
 

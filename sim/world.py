@@ -46,7 +46,8 @@ class World:
         per_lane = []
         for i in range(opts.lanes):
             rng = np.random.default_rng(np.random.SeedSequence([opts.seed, i, 0]))
-            per_lane.append(self.scenario.arrivals(rng, opts.n_frames / opts.fps))
+            convoy_rng = np.random.default_rng(np.random.SeedSequence([opts.seed, i, 3]))
+            per_lane.append(self.scenario.arrivals(rng, convoy_rng, opts.n_frames / opts.fps))
         order = sorted((t, i) for i, times in enumerate(per_lane) for t in times)
         named: list[list[tuple[str, float]]] = [[] for _ in range(opts.lanes)]
         for n, (t, i) in enumerate(order, start=1):
