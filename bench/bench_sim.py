@@ -32,14 +32,16 @@ def _measure(width: int, height: int, frames: int, encode: bool) -> float:
 
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        opts = GenerateOptions(seed=7, duration_s=WARM_UP_S + frames / 10 + 1, out=Path(tmp), width=width, height=height, scenario="busy")
+        opts = GenerateOptions(
+            seed=7, duration_s=WARM_UP_S + frames / 10 + 1, out=Path(tmp), width=width, height=height, scenario="busy"
+        )
         world = World(opts)
         renderers = build_renderers(world)
         writers = {}
         if encode:
             for key in renderers:
                 path = str(Path(tmp) / f"{key[0]}-{key[1]}.mp4")
-                writers[key] = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), opts.fps, (width, height))
+                writers[key] = cv2.VideoWriter(path, cv2.VideoWriter.fourcc(*"mp4v"), opts.fps, (width, height))
         start = int(WARM_UP_S * opts.fps)
         for frame in range(start):
             world.step(frame)
@@ -58,7 +60,7 @@ def _measure(width: int, height: int, frames: int, encode: bool) -> float:
     return frames * len(renderers) / spent
 
 
-def _child(args: list[str]) -> Any:
+def _child(args: list[Any]) -> Any:
     code = (
         "import json, os, sys\n"
         "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
@@ -85,18 +87,52 @@ def run() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for (w, h), frames, target in (((640, 360), 600, 100.0), ((1920, 1080), 150, 25.0)):
         fps = _child([w, h, frames, False])
-        rows.append({"name": f"sim render {w}x{h}, 1 core", "value": round(fps, 1), "unit": "frames/s", "target": f">= {target:g}", "ok": fps >= target})
+        rows.append(
+            {
+                "name": f"sim render {w}x{h}, 1 core",
+                "value": round(fps, 1),
+                "unit": "frames/s",
+                "target": f">= {target:g}",
+                "ok": fps >= target,
+            }
+        )
         fps_enc = _child([w, h, frames, True])
-        rows.append({"name": f"sim render+encode {w}x{h}, 1 core", "value": round(fps_enc, 1), "unit": "frames/s", "target": "report", "ok": True})
+        rows.append(
+            {
+                "name": f"sim render+encode {w}x{h}, 1 core",
+                "value": round(fps_enc, 1),
+                "unit": "frames/s",
+                "target": "report",
+                "ok": True,
+            }
+        )
     with tempfile.TemporaryDirectory() as tmp:
         short = _peak_rss_mb(60, Path(tmp) / "short")
         long = _peak_rss_mb(240, Path(tmp) / "long")
     growth = long - short
-    rows.append({"name": "sim peak RSS, 60 s generate 640x360", "value": round(short, 1), "unit": "MB", "target": "report", "ok": True})
-    rows.append({"name": "sim peak RSS growth 60 s -> 240 s", "value": round(growth, 1), "unit": "MB", "target": "< 30", "ok": growth < 30})
+    rows.append(
+        {
+            "name": "sim peak RSS, 60 s generate 640x360",
+            "value": round(short, 1),
+            "unit": "MB",
+            "target": "report",
+            "ok": True,
+        }
+    )
+    rows.append(
+        {
+            "name": "sim peak RSS growth 60 s -> 240 s",
+            "value": round(growth, 1),
+            "unit": "MB",
+            "target": "< 30",
+            "ok": growth < 30,
+        }
+    )
     return rows
 
 
 if __name__ == "__main__":
     for row in run():
-        print(f"{row['name']:<42} {row['value']:>9} {row['unit']:<9} {row['target']:<8} {'ok' if row['ok'] else 'FAIL'}")
+        print(
+            f"{row['name']:<42} {row['value']:>9} {row['unit']:<9} {row['target']:<8} {'ok' if row['ok'] else 'FAIL'}"
+        )

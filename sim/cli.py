@@ -15,7 +15,9 @@ from sim.fonts import FontMissing, font_path
 from sim.mjpeg import MjpegServer, VideoUnreadable
 from sim.options import GenerateOptions
 
-GENERATE_EXAMPLE = "example: lanewatch-sim generate --seed 7 --duration 600 --lanes 2 --scenario busy --out var/sim/busy"
+GENERATE_EXAMPLE = (
+    "example: lanewatch-sim generate --seed 7 --duration 600 --lanes 2 --scenario busy --out var/sim/busy"
+)
 SERVE_EXAMPLE = "example: lanewatch-sim serve --video var/sim/busy/lane-1-gate.mp4 --port 8554 --loop"
 
 
@@ -26,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser(
         "generate",
         help="simulate lanes: videos, truth, queue, weighbridge timeline",
-        description="Simulate border lanes and write videos, truth.jsonl, queue.csv, weighbridge timelines, world.json.",
+        description="Simulate border lanes: videos, truth.jsonl, queue.csv, weighbridge timelines, world.json.",
         epilog=GENERATE_EXAMPLE,
     )
     g.add_argument("--seed", type=int, required=True, help="random seed; the same seed gives the same output")
@@ -39,9 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--scenario", choices=["steady", "busy"], default="steady", help="traffic, default steady")
     g.add_argument("--light", choices=["day", "dusk", "night"], default="day", help="lighting, default day")
     g.add_argument("--weather", choices=["clear", "rain"], default="clear", help="weather, default clear")
-    g.add_argument("--label-every", type=int, default=0, help="N > 0: JPEG + YOLO labels every Nth frame (training data)")
+    g.add_argument(
+        "--label-every", type=int, default=0, help="N > 0: JPEG + YOLO labels every Nth frame (training data)"
+    )
     g.add_argument("--start-utc", default="2025-06-02T01:00:00Z", help="UTC time of frame 0 (ISO 8601)")
-    g.add_argument("--no-video", action="store_true", help="truth, queue and weighbridge only: no videos, no object files")
+    g.add_argument(
+        "--no-video", action="store_true", help="truth, queue and weighbridge only: no videos, no object files"
+    )
     g.add_argument("--noise", type=float, default=None, help="sensor noise sigma in grey levels (default by light)")
     g.add_argument("--no-motion-blur", action="store_true", help="keep moving trucks sharp")
     g.add_argument("--glare", action="store_true", help="sun glare by day, strong headlight bloom at dusk/night")
@@ -108,8 +114,13 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"lanewatch-sim generate: {exc}", file=sys.stderr)
         return 1
     cams = opts.lanes * 2 if opts.video else 0
-    rate = f", rendering {summary.frames * cams / summary.render_s:.0f} frames/s" if cams and summary.render_s > 0 else ""
-    print(f"wrote {opts.out}: {summary.frames} frames x {cams} cameras, {summary.trucks} trucks in {summary.seconds:.1f} s{rate}")
+    rate = (
+        f", rendering {summary.frames * cams / summary.render_s:.0f} frames/s" if cams and summary.render_s > 0 else ""
+    )
+    print(
+        f"wrote {opts.out}: {summary.frames} frames x {cams} cameras, {summary.trucks} trucks"
+        f" in {summary.seconds:.1f} s{rate}"
+    )
     return 0
 
 

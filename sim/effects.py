@@ -20,7 +20,9 @@ _RAIN_LAYERS = 4
 
 
 class Effects:
-    def __init__(self, width: int, height: int, look: Look, noise_sigma: float, glare: bool, rng: np.random.Generator) -> None:
+    def __init__(
+        self, width: int, height: int, look: Look, noise_sigma: float, glare: bool, rng: np.random.Generator
+    ) -> None:
         self.width, self.height = width, height
         self.look = look
         self.rng = rng
@@ -45,7 +47,7 @@ class Effects:
         ys = rng.integers(0, self.height, count)
         lengths = (rng.uniform(6, 18, count) * scale).astype(int)
         level = 70 if self.look.lamps_on else 45
-        for x, y, ln in zip(xs, ys, lengths):
+        for x, y, ln in zip(xs, ys, lengths, strict=True):
             cv2.line(layer, (int(x), int(y)), (int(x + ln * 0.18), int(y + ln)), level, 1, cv2.LINE_AA)
         return cv2.cvtColor(cv2.GaussianBlur(layer, (3, 3), 0), cv2.COLOR_GRAY2BGR)
 

@@ -81,7 +81,7 @@ def _shape(rng: np.random.Generator, kind: Kind) -> Shape:
     length = u(16.0, 16.5)
     height = 4.1 if kind == "tractor_container" else u(3.9, 4.0)
     rear = length - u(1.4, 1.8)
-    axles = (1.4, 4.7, 6.0, rear - 2.6, rear - 1.3, rear)
+    axles: tuple[float, ...] = (1.4, 4.7, 6.0, rear - 2.6, rear - 1.3, rear)
     if rng.random() < 0.3:
         axles = (1.4, 4.7, 6.0, rear - 1.3, rear)
     return Shape(length, 2.5, 2.3, u(3.1, 3.5), 2.9, 1.2, height, axles, u(0.55, 0.75))

@@ -46,7 +46,9 @@ def build_renderers(world: World) -> dict[tuple[str, str], CameraRenderer]:
             camera = world.cameras[role]
             background = render_background(camera, role, look, rng)
             effects = Effects(o.width, o.height, look, o.sensor_noise, o.glare, rng)
-            out[(lane.lane_id, role)] = CameraRenderer(camera, role, look, background, effects, o.jpeg_quality, o.motion_blur)
+            out[(lane.lane_id, role)] = CameraRenderer(
+                camera, role, look, background, effects, o.jpeg_quality, o.motion_blur
+            )
     return out
 
 

@@ -21,7 +21,9 @@ LINE_HALF_LENGTH = LANE_HALF_WIDTH + 0.8
 class QueueLayout:
     """Lane entrance: trucks cross the entry line, stand in the queue zone, check in at the yard booth."""
 
-    mount: CameraMount = CameraMount(height_m=7.0, lateral_m=1.5, hfov_deg=46.0, aim_distance_m=25.0, bottom_distance_m=12.0)
+    mount: CameraMount = CameraMount(
+        height_m=7.0, lateral_m=1.5, hfov_deg=46.0, aim_distance_m=25.0, bottom_distance_m=12.0
+    )
     spawn_d: float = 140.0  # arrivals appear here, beyond the top edge of the frame
     entry_d: float = 60.0
     zone_near_d: float = 12.5
@@ -34,7 +36,9 @@ class QueueLayout:
 class GateLayout:
     """Control point: wait at the gate line, weigh on the deck, inspection at the barrier, exit."""
 
-    mount: CameraMount = CameraMount(height_m=3.0, lateral_m=1.8, hfov_deg=36.0, aim_distance_m=14.0, bottom_distance_m=7.0)
+    mount: CameraMount = CameraMount(
+        height_m=3.0, lateral_m=1.8, hfov_deg=36.0, aim_distance_m=14.0, bottom_distance_m=7.0
+    )
     spawn_d: float = 95.0  # trucks from the yard appear here, beyond the top edge of the frame
     gate_d: float = 35.5
     wait_stop_d: float = 37.0
@@ -52,7 +56,9 @@ GATE = GateLayout()
 
 
 def _ground_quad(near_d: float, far_d: float, half_width: float) -> np.ndarray:
-    return np.array([[-half_width, 0.0, far_d], [half_width, 0.0, far_d], [half_width, 0.0, near_d], [-half_width, 0.0, near_d]])
+    return np.array(
+        [[-half_width, 0.0, far_d], [half_width, 0.0, far_d], [half_width, 0.0, near_d], [-half_width, 0.0, near_d]]
+    )
 
 
 def _line(camera: Camera, d: float) -> dict[str, list[float]]:

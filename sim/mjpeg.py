@@ -83,7 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
 class MjpegServer:
     """Serve `video` on http://host:port/stream.mjpg. port=0 picks a free port once (see `.port`)."""
 
-    def __init__(self, video: str | Path, port: int = 0, host: str = "127.0.0.1", loop: bool = True, quality: int = 85) -> None:
+    def __init__(
+        self, video: str | Path, port: int = 0, host: str = "127.0.0.1", loop: bool = True, quality: int = 85
+    ) -> None:
         self.video = Path(video)
         self.host = host
         self.loop = loop
@@ -129,7 +131,9 @@ class MjpegServer:
         self._server = server
         self.port = int(server.server_address[1])
         self._threads = [
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="mjpeg-http", daemon=True),
+            threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="mjpeg-http", daemon=True
+            ),
             threading.Thread(target=self._produce, args=(capture, fps), name="mjpeg-reader", daemon=True),
         ]
         for t in self._threads:
@@ -155,13 +159,21 @@ class MjpegServer:
         server.server_close()
         for t in self._threads:
             t.join(timeout=5.0)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:  # let the cut streams' handler threads finish
+            with self._clients_lock:
+                if not self._clients:
+                    break
+            time.sleep(0.01)
         self._threads = []
         self._server = None
 
     def __enter__(self) -> MjpegServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def track(self, conn: socket.socket, active: bool) -> None:

@@ -38,7 +38,14 @@ def truck_json(world: World, tr: Truck) -> dict[str, Any]:
         "kind": spec.kind,
         "colour": spec.colour,
         "plates": [
-            {"text": p.text, "printed": p.printed, "country": p.country, "rows": p.rows, "role": p.role, "visible": i == 0}
+            {
+                "text": p.text,
+                "printed": p.printed,
+                "country": p.country,
+                "rows": p.rows,
+                "role": p.role,
+                "visible": i == 0,
+            }
             for i, p in enumerate(spec.plates)
         ],
         "weight_kg": spec.weight_kg,
@@ -89,7 +96,13 @@ class WeighbridgeCsv:
 def read_weighbridge_rows(path: Path) -> list[dict[str, Any]]:
     with path.open(newline="", encoding="utf-8") as f:
         return [
-            {"t_s": float(r["t_s"]), "utc": r["utc"], "weight_kg": int(r["weight_kg"]), "motion": int(r["motion"]), "truck": r["truck"]}
+            {
+                "t_s": float(r["t_s"]),
+                "utc": r["utc"],
+                "weight_kg": int(r["weight_kg"]),
+                "motion": int(r["motion"]),
+                "truck": r["truck"],
+            }
             for r in csv.DictReader(f)
         ]
 
@@ -103,9 +116,11 @@ class CameraOutput:
         self.world = world
         self.label_every = label_every
         path = out / f"{camera_id}.mp4"
-        self.video = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), o.fps, (o.width, o.height))
+        self.video = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), o.fps, (o.width, o.height))
         if not self.video.isOpened():
-            raise VideoOpenFailed(f"cannot open {path} for writing with fourcc mp4v at {o.width}x{o.height} {o.fps} fps")
+            raise VideoOpenFailed(
+                f"cannot open {path} for writing with fourcc mp4v at {o.width}x{o.height} {o.fps} fps"
+            )
         (out / "objects").mkdir(exist_ok=True)
         self.objects: IO[str] = (out / "objects" / f"{camera_id}.jsonl").open("w", encoding="utf-8")
         self.images_dir = out / "images" / camera_id
@@ -132,5 +147,3 @@ class CameraOutput:
     def close(self) -> None:
         self.video.release()
         self.objects.close()
-
-

@@ -54,7 +54,7 @@ def _stretched_text(text: str, width: int, height: int) -> np.ndarray:
     """The ink of `text` scaled to exactly width x height; 255 = ink."""
     size = max(12, height * 2)
     font = plate_font(size)
-    left, top, right, bottom = font.getbbox(text)
+    left, top, right, bottom = (int(v) for v in font.getbbox(text))
     canvas = Image.new("L", (right - left + 8, bottom - top + 8), 0)
     ImageDraw.Draw(canvas).text((4 - left, 4 - top), text, fill=255, font=font)
     ink = np.asarray(canvas)
@@ -83,11 +83,13 @@ def render_plate(plate: PlateNumber, width_px: int, height_px: int) -> np.ndarra
     if plate.country == "CN":
         inset = round(9 * s)
         cv2.rectangle(img, (inset, inset), (w - 1 - inset, h - 1 - inset), (15, 15, 15), max(1, round(1.5 * s)))
-    for index, (row, (x0, y0, x1, y1)) in enumerate(zip(plate.printed.split("\n"), rows)):
+    for index, (row, (x0, y0, x1, y1)) in enumerate(zip(plate.printed.split("\n"), rows, strict=True)):
         bw, bh = round((x1 - x0) * s), round((y1 - y0) * s)
         ink = _stretched_text(_row_text(plate, row, index), bw, bh).astype(np.float32)[:, :, None] / 255.0
         box = img[round(y0 * s) : round(y0 * s) + bh, round(x0 * s) : round(x0 * s) + bw].astype(np.float32)
-        img[round(y0 * s) : round(y0 * s) + bh, round(x0 * s) : round(x0 * s) + bw] = (box * (1 - ink) + 15 * ink).astype(np.uint8)
+        img[round(y0 * s) : round(y0 * s) + bh, round(x0 * s) : round(x0 * s) + bw] = (
+            box * (1 - ink) + 15 * ink
+        ).astype(np.uint8)
     _weather(img, plate)
     bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     return cv2.resize(bgr, (max(1, width_px), max(1, height_px)), interpolation=cv2.INTER_AREA)

@@ -63,7 +63,9 @@ def cn_plate(rng: np.random.Generator, role: Role, two_row: bool) -> PlateNumber
     """A Chinese large-vehicle plate (yellow, black text); trailers end in 挂, a few trucks are new-energy."""
     province = "云" if rng.random() < 0.75 else str(rng.choice(list(_CN_OTHER_PROVINCES)))
     if province == "云":
-        city = str(rng.choice(["G", "A", "B", "C", "D", "F", "H", "K"], p=[0.45, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05]))
+        city = str(
+            rng.choice(["G", "A", "B", "C", "D", "F", "H", "K"], p=[0.45, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05])
+        )
     else:
         city = str(rng.choice(list(CN_LETTERS)))
     head = f"{province}{city}"

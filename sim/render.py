@@ -25,7 +25,14 @@ Lamp = tuple[float, float, float, float]  # x, y, radius x, radius y
 
 class CameraRenderer:
     def __init__(
-        self, camera: Camera, role: str, look: Look, background: np.ndarray, effects: Effects, jpeg_quality: int, motion_blur: bool
+        self,
+        camera: Camera,
+        role: str,
+        look: Look,
+        background: np.ndarray,
+        effects: Effects,
+        jpeg_quality: int,
+        motion_blur: bool,
     ) -> None:
         self.camera = camera
         self.role = role
@@ -66,8 +73,9 @@ class CameraRenderer:
             self.last_bottom.pop(gone, None)
         if self.jpeg_quality:
             ok, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-            if ok:
-                cv2.imdecode(data, cv2.IMREAD_COLOR, dst=img)
+            decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
+            if decoded is not None:
+                np.copyto(img, decoded)
         return img
 
     def _props(self, img: np.ndarray, lane: LaneSim) -> None:
@@ -99,7 +107,15 @@ class CameraRenderer:
         for p in model.prims:
             pts = fixed[p.index]
             if p.kind == "line":
-                cv2.line(img, (int(pts[0, 0]), int(pts[0, 1])), (int(pts[1, 0]), int(pts[1, 1])), p.colour, 1, cv2.LINE_AA, shift=4)
+                cv2.line(
+                    img,
+                    (int(pts[0, 0]), int(pts[0, 1])),
+                    (int(pts[1, 0]), int(pts[1, 1])),
+                    p.colour,
+                    1,
+                    cv2.LINE_AA,
+                    shift=4,
+                )
                 continue
             if p.cull and _signed_area(pts) <= 0:
                 continue
@@ -140,11 +156,13 @@ class CameraRenderer:
         if x1 - x0 < 1 or y1 - y0 < 1:
             return
         h, w = src.shape[:2]
-        src_quad = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+        src_quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
         dst_quad = (quad - np.array([x0, y0])).astype(np.float32)
         m = cv2.getPerspectiveTransform(src_quad, dst_quad)
         roi = img[y0:y1, x0:x1]
-        cv2.warpPerspective(src, m, (x1 - x0, y1 - y0), dst=roi, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)
+        cv2.warpPerspective(
+            src, m, (x1 - x0, y1 - y0), dst=roi, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT
+        )
 
     def _lamps(self, img: np.ndarray, model: TruckModel, cpts: np.ndarray, blooms: list[Lamp]) -> None:
         lights = cpts[model.headlights]

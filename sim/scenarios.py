@@ -67,7 +67,7 @@ class Scenario(_Model):
         return float(np.interp(minute, xs, ys))
 
     def arrivals(self, rng: np.random.Generator, convoy_rng: np.random.Generator, duration_s: float) -> list[float]:
-        """Arrival times in [0, duration_s), sorted. Separate streams keep a longer run's start equal to a shorter run."""
+        """Arrival times in [0, duration_s), sorted; separate streams make a longer run start like a shorter one."""
         peak = max(p[1] for p in self.rate_points) / 3600.0
         times: list[float] = []
         t = 0.0
@@ -115,12 +115,12 @@ STEADY = Scenario(
 )
 
 # A morning rush after the gate opens: trucks that waited overnight arrive in a few minutes,
-# the queue builds past 30 within about ten minutes and drains over the next two hours.
+# the queue reaches about 30 in ten minutes, peaks near 50 and drains within the 170-minute cycle.
 BUSY = Scenario(
     name="busy",
-    cycle_min=150,
-    rate_points=((0, 190), (10, 150), (20, 40), (25, 8), (140, 8)),
-    convoys=Convoys(per_hour=8, only_before_min=20, min_size=3, max_size=7, min_headway_s=10, max_headway_s=20),
+    cycle_min=170,
+    rate_points=((0, 230), (10, 190), (20, 40), (25, 6), (160, 6)),
+    convoys=Convoys(per_hour=4, only_before_min=20, min_size=2, max_size=4, min_headway_s=10, max_headway_s=20),
     yard_soft_capacity=20,
     **_SERVICE,  # type: ignore[arg-type]
 )

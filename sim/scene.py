@@ -39,8 +39,12 @@ def _ground_xd(camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _noise_texture(rng: np.random.Generator, size: int = 256) -> np.ndarray:
-    coarse = cv2.resize(rng.normal(0, 1, (size // 16, size // 16)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
-    mid = cv2.resize(rng.normal(0, 1, (size // 4, size // 4)).astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+    coarse = cv2.resize(
+        rng.normal(0, 1, (size // 16, size // 16)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC
+    )
+    mid = cv2.resize(
+        rng.normal(0, 1, (size // 4, size // 4)).astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR
+    )
     fine = rng.normal(0, 1, (size, size)).astype(np.float32)
     return coarse * 0.5 + mid * 0.35 + fine * 0.25
 
@@ -57,7 +61,9 @@ def _ground(camera: Camera, role: str, look: Look, rng: np.random.Generator) -> 
     noise = cv2.remap(tex, tx, ty, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
     ax = np.abs(X)
     grey = np.full(X.shape, ASPHALT, dtype=np.float32)
-    shoulder = (X > LANE_HALF_WIDTH) & (X < LANE_HALF_WIDTH + 1.15) | (X < -LANE_HALF_WIDTH) & (X > -LANE_HALF_WIDTH - 0.9)
+    shoulder = (X > LANE_HALF_WIDTH) & (X < LANE_HALF_WIDTH + 1.15) | (X < -LANE_HALF_WIDTH) & (
+        X > -LANE_HALF_WIDTH - 0.9
+    )
     grey[shoulder] = SHOULDER
     kerb = (X >= LANE_HALF_WIDTH + 1.15) & (X < LANE_HALF_WIDTH + 1.35)
     grey[kerb] = 175
@@ -95,7 +101,7 @@ def _ground(camera: Camera, role: str, look: Look, rng: np.random.Generator) -> 
     colour[white] = 0.35 * colour[white] + 0.65 * np.array([225, 228, 228])
     # Haze with distance.
     fog = np.clip((D - 60.0) / 250.0, 0, 0.6)[:, :, None]
-    colour = colour * (1 - fog) + np.array([185, 180, 170]) * fog
+    colour = (colour * (1 - fog) + np.array([185, 180, 170]) * fog).astype(np.float32)
     colour[~hits] = (200, 185, 170)
     img = look.image(np.clip(colour, 0, 255).astype(np.uint8))
     if look.weather == "rain":
@@ -108,7 +114,13 @@ def _ground(camera: Camera, role: str, look: Look, rng: np.random.Generator) -> 
 def _wet(img: np.ndarray, X: np.ndarray, D: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Puddles: darker patches with a hint of sky sheen."""
     tex = _noise_texture(rng, 128)
-    puddles = cv2.remap(tex, np.mod(X / 0.4, 128).astype(np.float32), np.mod(D / 0.4, 128).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+    puddles = cv2.remap(
+        tex,
+        np.mod(X / 0.4, 128).astype(np.float32),
+        np.mod(D / 0.4, 128).astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_WRAP,
+    )
     mask = np.clip((puddles - 0.4) * 2.0, 0, 1)[:, :, None] * (np.abs(X) < LANE_HALF_WIDTH + 1.1)[:, :, None]
     out = img.astype(np.float32) * (1 - 0.35 * mask) + 30 * mask
     return np.clip(out, 0, 255).astype(np.uint8)
@@ -158,7 +170,9 @@ def facing(camera: Camera, poly: np.ndarray) -> bool:
     return area > 0
 
 
-def draw_box(img: np.ndarray, camera: Camera, look: Look, bounds: tuple[float, ...], colour: tuple[int, int, int]) -> None:
+def draw_box(
+    img: np.ndarray, camera: Camera, look: Look, bounds: tuple[float, ...], colour: tuple[int, int, int]
+) -> None:
     for poly, shade in _cuboid_faces(*bounds):
         if facing(camera, poly):
             fill_world_polygon(img, camera, poly, look.colour(tuple(int(min(255, c * shade)) for c in colour)))  # type: ignore[arg-type]
@@ -181,17 +195,31 @@ def _upright(img: np.ndarray, camera: Camera, role: str, look: Look, rng: np.ran
         items.append((12.5, (-4.4, -3.0, 0.0, 2.5, 12.5, 14.5), (200, 205, 210)))  # check-in booth
     else:
         items.append((10.0, (-5.4, -3.9, 0.0, 2.5, 10.0, 12.5), (200, 205, 210)))  # inspection booth
-        items.append((GATE.exit_d, (-2.65, -2.3, 0.0, 1.1, GATE.exit_d, GATE.exit_d + 0.35), (40, 40, 200)))  # barrier post
+        items.append(
+            (GATE.exit_d, (-2.65, -2.3, 0.0, 1.1, GATE.exit_d, GATE.exit_d + 0.35), (40, 40, 200))
+        )  # barrier post
         items.append((GATE.gate_d, (2.55, 2.65, 0.0, 3.2, GATE.gate_d, GATE.gate_d + 0.1), (60, 60, 60)))  # signal pole
         items.append((GATE.gate_d, (2.45, 2.75, 3.2, 4.0, GATE.gate_d - 0.05, GATE.gate_d + 0.2), (30, 30, 30)))
     for _, bounds, colour in sorted(items, key=lambda it: -it[0]):
         draw_box(img, camera, look, bounds, colour)
     booth = (-4.4, -3.0, 12.5) if role == "queue" else (-5.4, -3.9, 10.0)
-    window = np.array([[booth[0] + 0.2, 2.1, booth[2] - 0.01], [booth[1] - 0.2, 2.1, booth[2] - 0.01], [booth[1] - 0.2, 1.2, booth[2] - 0.01], [booth[0] + 0.2, 1.2, booth[2] - 0.01]])
+    window = np.array(
+        [
+            [booth[0] + 0.2, 2.1, booth[2] - 0.01],
+            [booth[1] - 0.2, 2.1, booth[2] - 0.01],
+            [booth[1] - 0.2, 1.2, booth[2] - 0.01],
+            [booth[0] + 0.2, 1.2, booth[2] - 0.01],
+        ]
+    )
     fill_world_polygon(img, camera, window, (120, 200, 235) if look.lamps_on else look.colour((90, 80, 70)))
     if look.lamps_on:
         for pd in _lamp_positions():
-            fill_world_polygon(img, camera, np.array([[1.7, 7.79, pd], [2.3, 7.79, pd], [2.3, 7.79, pd + 0.3], [1.7, 7.79, pd + 0.3]]), (200, 240, 255))
+            fill_world_polygon(
+                img,
+                camera,
+                np.array([[1.7, 7.79, pd], [2.3, 7.79, pd], [2.3, 7.79, pd + 0.3], [1.7, 7.79, pd + 0.3]]),
+                (200, 240, 255),
+            )
 
 
 def render_background(camera: Camera, role: str, look: Look, rng: np.random.Generator) -> np.ndarray:
@@ -214,7 +242,14 @@ def draw_props(img: np.ndarray, camera: Camera, look: Look, barrier_lift: float,
         colour = (40, 40, 210) if i % 2 == 0 else (235, 235, 235)
         quad = np.array([a + [0, 0.06, 0], b + [0, 0.06, 0], b - [0, 0.06, 0], a - [0, 0.06, 0]])
         fill_world_polygon(img, camera, quad, look.colour(colour))
-    lamp = np.array([[2.5, 3.9, GATE.gate_d - 0.06], [2.7, 3.9, GATE.gate_d - 0.06], [2.7, 3.3, GATE.gate_d - 0.06], [2.5, 3.3, GATE.gate_d - 0.06]])
+    lamp = np.array(
+        [
+            [2.5, 3.9, GATE.gate_d - 0.06],
+            [2.7, 3.9, GATE.gate_d - 0.06],
+            [2.7, 3.3, GATE.gate_d - 0.06],
+            [2.5, 3.3, GATE.gate_d - 0.06],
+        ]
+    )
     red_on, green_on = (not signal_green), signal_green
     top, bottom = lamp.copy(), lamp.copy()
     top[2:, 1] = 3.62

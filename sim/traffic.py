@@ -340,7 +340,11 @@ class LaneSim:
     # ------------------------------------------------------------------ weighbridge
     def _axle_load(self, tr: Truck, d: float) -> float:
         return float(
-            sum(kg for pos, kg in zip(tr.spec.shape.axles, tr.spec.axle_loads_kg) if GATE.deck_near_d <= d + pos <= GATE.deck_far_d)
+            sum(
+                kg
+                for pos, kg in zip(tr.spec.shape.axles, tr.spec.axle_loads_kg, strict=True)
+                if GATE.deck_near_d <= d + pos <= GATE.deck_far_d
+            )
         )
 
     def _deck(self, placed: list[tuple[Truck, float, float]]) -> DeckLoad:
@@ -363,7 +367,10 @@ class LaneSim:
             # Positions between the previous frame and this one, for frame rates other than 10.
             alpha = 1.0 if t == 0 else min(1.0, max(0.0, (ts - (t - self.dt)) / self.dt))
             at_frame = ts >= t - 1e-9
-            placed = [(tr, tr.prev_d + alpha * (tr.d - tr.prev_d), tr.v if at_frame else max(tr.v, tr.prev_v)) for tr in self.gate]
+            placed = [
+                (tr, tr.prev_d + alpha * (tr.d - tr.prev_d), tr.v if at_frame else max(tr.v, tr.prev_v))
+                for tr in self.gate
+            ]
             out.append(self.indicator.sample(ts, self._deck(placed)))
         return out
 

@@ -31,7 +31,16 @@ class Cuboid:
     def corners(self) -> np.ndarray:
         x0, x1, y0, y1, d0, d1 = self.x0, self.x1, self.y0, self.y1, self.d0, self.d1
         return np.array(
-            [[x0, y0, d0], [x1, y0, d0], [x1, y0, d1], [x0, y0, d1], [x0, y1, d0], [x1, y1, d0], [x1, y1, d1], [x0, y1, d1]]
+            [
+                [x0, y0, d0],
+                [x1, y0, d0],
+                [x1, y0, d1],
+                [x0, y0, d1],
+                [x0, y1, d0],
+                [x1, y1, d0],
+                [x1, y1, d1],
+                [x0, y1, d1],
+            ]
         )
 
     def faces(self) -> dict[str, np.ndarray]:
@@ -87,7 +96,10 @@ def _clipped_image_points(camera: Camera, corners: np.ndarray) -> np.ndarray:
 
 def image_box(camera: Camera, spec: TruckSpec, d: float) -> tuple[Box | None, Box | None]:
     """(box clipped to the frame or None when out of view, the unclipped box or None when behind the lens)."""
-    pts = [_clipped_image_points(camera, cab(spec, d).corners()), _clipped_image_points(camera, body(spec, d).corners())]
+    pts = [
+        _clipped_image_points(camera, cab(spec, d).corners()),
+        _clipped_image_points(camera, body(spec, d).corners()),
+    ]
     allp = np.vstack([p for p in pts if len(p)]) if any(len(p) for p in pts) else np.zeros((0, 2))
     if not len(allp):
         return None, None

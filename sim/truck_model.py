@@ -82,8 +82,13 @@ def _wheels(model: TruckModel, spec: TruckSpec, side: float, start: float, until
     x = side + out
     for pos in spec.shape.axles:
         if start <= pos < until:
-            model.poly([[x, 1.0, pos - 0.5], [x, 1.0, pos + 0.5], [x, 0.0, pos + 0.5], [x, 0.0, pos - 0.5]], look.colour(WHEEL))
-            model.poly([[x, 0.65, pos - 0.2], [x, 0.65, pos + 0.2], [x, 0.35, pos + 0.2], [x, 0.35, pos - 0.2]], look.colour(HUB))
+            model.poly(
+                [[x, 1.0, pos - 0.5], [x, 1.0, pos + 0.5], [x, 0.0, pos + 0.5], [x, 0.0, pos - 0.5]], look.colour(WHEEL)
+            )
+            model.poly(
+                [[x, 0.65, pos - 0.2], [x, 0.65, pos + 0.2], [x, 0.35, pos + 0.2], [x, 0.35, pos - 0.2]],
+                look.colour(HUB),
+            )
 
 
 def build_model(spec: TruckSpec, look: Look, camera_x: float) -> TruckModel:
@@ -102,7 +107,15 @@ def build_model(spec: TruckSpec, look: Look, camera_x: float) -> TruckModel:
             for y in (bd.y0 + 0.7, bd.y0 + 1.6):
                 m.line([side, y, bd.d0], [side, y, bd.d1], dark)
         elif spec.kind != "tractor_reefer":
-            m.poly([[side, bd.y0 + 0.5, bd.d1], [side, bd.y0 + 0.5, bd.d0], [side, bd.y0 + 0.2, bd.d0], [side, bd.y0 + 0.2, bd.d1]], dark)
+            m.poly(
+                [
+                    [side, bd.y0 + 0.5, bd.d1],
+                    [side, bd.y0 + 0.5, bd.d0],
+                    [side, bd.y0 + 0.2, bd.d0],
+                    [side, bd.y0 + 0.2, bd.d1],
+                ],
+                dark,
+            )
     if spec.kind == "tractor_reefer":
         unit = Cuboid(spec.lateral_m - 0.7, spec.lateral_m + 0.7, bd.y1 - 1.5, bd.y1 - 0.3, bd.d0 - 0.45, bd.d0)
         _cuboid(m, unit, (150, 150, 150), look, skip_front=False)
@@ -113,7 +126,10 @@ def build_model(spec: TruckSpec, look: Look, camera_x: float) -> TruckModel:
     if side is not None:
         out = 0.01 if side > spec.lateral_m else -0.01
         x, y0, y1 = side + out, cb.y1 - 1.15, cb.y1 - 0.25
-        m.poly([[x, y1, cb.d0 + 0.25], [x, y1, cb.d1 - 0.35], [x, y0, cb.d1 - 0.35], [x, y0, cb.d0 + 0.25]], look.colour((70, 62, 55)))
+        m.poly(
+            [[x, y1, cb.d0 + 0.25], [x, y1, cb.d1 - 0.35], [x, y0, cb.d1 - 0.35], [x, y0, cb.d0 + 0.25]],
+            look.colour((70, 62, 55)),
+        )
         _wheels(m, spec, side, 0.0, spec.shape.cab_length, look)
     m.front = m.add_points(cb.faces()["front"])
     m.front_colour = look.colour(paint)

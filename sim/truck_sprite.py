@@ -68,7 +68,7 @@ def draw_cab_front(spec: TruckSpec, look: Look, ppm: float) -> np.ndarray:
     paint = CAB_COLOURS[spec.colour]
     img = np.empty((H, W, 3), dtype=np.uint8)
     img[:] = paint
-    dark = tuple(int(c * 0.55) for c in paint)
+    dark = (int(paint[0] * 0.55), int(paint[1] * 0.55), int(paint[2] * 0.55))
     box(img, 0, h - 0.12, w, h, dark)  # roof visor
     # Windscreen: dark glass, brighter towards the top, with a diagonal reflection.
     wy0, wy1 = h - 1.2, h - 0.2
@@ -78,7 +78,14 @@ def draw_cab_front(spec: TruckSpec, look: Look, ppm: float) -> np.ndarray:
         ramp = np.linspace(1.0, 0.55, r1 - r0, dtype=np.float32)[:, None, None]
         glass = (np.array([92, 84, 70], dtype=np.float32) * ramp).astype(np.uint8)
         img[r0:r1, x0:x1] = glass
-        pts = np.array([[x0 + (x1 - x0) * 0.55, r0], [x0 + (x1 - x0) * 0.75, r0], [x0 + (x1 - x0) * 0.45, r1], [x0 + (x1 - x0) * 0.25, r1]])
+        pts = np.array(
+            [
+                [x0 + (x1 - x0) * 0.55, r0],
+                [x0 + (x1 - x0) * 0.75, r0],
+                [x0 + (x1 - x0) * 0.45, r1],
+                [x0 + (x1 - x0) * 0.25, r1],
+            ]
+        )
         overlay = img.copy()
         cv2.fillConvexPoly(overlay, pts.astype(np.int32), (150, 145, 140))
         cv2.addWeighted(overlay, 0.25, img, 0.75, 0, dst=img)

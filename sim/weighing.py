@@ -66,7 +66,9 @@ class Indicator:
         else:
             dynamic = 0.0
             if rng.random() < 0.05:
-                self._drift = float(np.clip(self._drift + rng.choice([-DIVISION_KG, DIVISION_KG]), -_DRIFT_LIMIT_KG, _DRIFT_LIMIT_KG))
+                self._drift = float(
+                    np.clip(self._drift + rng.choice([-DIVISION_KG, DIVISION_KG]), -_DRIFT_LIMIT_KG, _DRIFT_LIMIT_KG)
+                )
         weight = deck.load_kg + dynamic + (self._drift if deck.load_kg == 0 else 0.0)
         motion = 1 if moving else 0
         if rng.random() < _SPIKES_PER_HOUR / 3600.0 * dt:

@@ -53,7 +53,9 @@ class World:
         for n, (t, i) in enumerate(order, start=1):
             named[i].append((f"T{n:04d}", t))
         self.lanes = [
-            LaneSim(i, lane_id(i), direction(i), opts.seed, self.scenario, opts.fps, self.cameras, self.geometry, named[i])
+            LaneSim(
+                i, lane_id(i), direction(i), opts.seed, self.scenario, opts.fps, self.cameras, self.geometry, named[i]
+            )
             for i in range(opts.lanes)
         ]
 

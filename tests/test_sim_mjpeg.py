@@ -20,14 +20,32 @@ from sim.mjpeg import MjpegServer, VideoUnreadable
 @pytest.fixture(scope="module")
 def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cam")
-    assert main(["generate", "--seed", "1", "--duration", "3", "--width", "320", "--height", "180", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--seed",
+                "1",
+                "--duration",
+                "3",
+                "--width",
+                "320",
+                "--height",
+                "180",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return out / "lane-1-queue.mp4"
 
 
 def read_frames(url: str, n: int) -> list[np.ndarray]:
     cap = cv2.VideoCapture(url)
     assert cap.isOpened(), url
-    frames = []
+    frames: list[np.ndarray] = []
     for _ in range(n):
         ok, frame = cap.read()
         assert ok, f"read failed after {len(frames)} frames"
@@ -80,9 +98,10 @@ def test_snapshot_and_unknown_paths(video: Path) -> None:
         with urllib.request.urlopen(base + "/snapshot.jpg", timeout=5) as resp:
             assert resp.headers["Content-Type"] == "image/jpeg"
             img = cv2.imdecode(np.frombuffer(resp.read(), np.uint8), cv2.IMREAD_COLOR)
-        assert img.shape == (180, 320, 3)
+        assert img is not None and img.shape == (180, 320, 3)
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(base + "/video", timeout=5)
+        err.value.close()
         assert err.value.code == 404
 
 
@@ -110,19 +129,16 @@ def test_unreadable_video_is_refused(tmp_path: Path) -> None:
 
 
 def test_serve_command_runs_until_terminated(video: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sim.cli", "serve", "--video", str(video), "--port", "0", "--loop"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("serving "), line
-        url = line.split(" at ", 1)[1].strip()
-        assert len(read_frames(url, 3)) == 3
-        proc.terminate()
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    cmd = [sys.executable, "-m", "sim.cli", "serve", "--video", str(video), "--port", "0", "--loop"]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert line.startswith("serving "), line
+            url = line.split(" at ", 1)[1].strip()
+            assert len(read_frames(url, 3)) == 3
+            proc.terminate()
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()

@@ -15,7 +15,7 @@ from sim.camera import point_in_polygon, side_of_line
 from sim.cli import main
 from sim.generate import build_renderers
 from sim.labels import frame_objects
-from sim.options import GenerateOptions
+from sim.options import GenerateOptions, Light, Weather
 from sim.world import World
 
 SMALL = ("--width", "320", "--height", "180")
@@ -45,7 +45,9 @@ def jsonl(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def busy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four minutes of a busy lane at 5 fps: the first trucks get through the gate."""
-    return generate(tmp_path_factory.mktemp("video"), "--seed", "5", "--duration", "240", "--fps", "5", "--scenario", "busy")
+    return generate(
+        tmp_path_factory.mktemp("video"), "--seed", "5", "--duration", "240", "--fps", "5", "--scenario", "busy"
+    )
 
 
 def test_same_seed_same_frames_other_seed_differs(tmp_path: Path) -> None:
@@ -61,13 +63,15 @@ def test_same_seed_same_frames_other_seed_differs(tmp_path: Path) -> None:
 
 def test_rendered_arrays_are_deterministic() -> None:
     def digest(seed: int) -> str:
-        opts = GenerateOptions(seed=seed, duration_s=30, out=Path("unused"), width=320, height=180, fps=5, scenario="busy", glare=True)
+        opts = GenerateOptions(
+            seed=seed, duration_s=30, out=Path("unused"), width=320, height=180, fps=5, scenario="busy", glare=True
+        )
         world = World(opts)
         renderers = build_renderers(world)
         h = hashlib.sha256()
         for frame in range(opts.n_frames):
             world.step(frame)
-            for (lane_id, role), r in renderers.items():
+            for r in renderers.values():
                 h.update(r.render(frame, world.lanes[0]).tobytes())
         return h.hexdigest()
 
@@ -111,7 +115,11 @@ def test_events_happen_where_the_boxes_cross_the_lines(busy: Path) -> None:
     trucks = jsonl(busy / "truth.jsonl")
     checked = {"enter": 0, "gate": 0, "exit": 0, "weigh": 0}
     for t in trucks:
-        for event, role, line in (("enter", "queue", "entry_line"), ("gate", "gate", "gate_line"), ("exit", "gate", "exit_line")):
+        for event, role, line in (
+            ("enter", "queue", "entry_line"),
+            ("gate", "gate", "gate_line"),
+            ("exit", "gate", "exit_line"),
+        ):
             if not t[event]:
                 continue
             f = t[event]["frame"]
@@ -133,7 +141,9 @@ def test_events_happen_where_the_boxes_cross_the_lines(busy: Path) -> None:
 
 
 def test_plates_are_drawn_inside_their_boxes() -> None:
-    opts = GenerateOptions(seed=5, duration_s=200, out=Path("unused"), width=960, height=540, fps=5, scenario="busy", noise=0)
+    opts = GenerateOptions(
+        seed=5, duration_s=200, out=Path("unused"), width=960, height=540, fps=5, scenario="busy", noise=0
+    )
     world = World(opts)
     renderers = build_renderers(world)
     checked = 0
@@ -158,22 +168,28 @@ def test_plates_are_drawn_inside_their_boxes() -> None:
 
 
 def test_training_images_and_yolo_labels(tmp_path: Path) -> None:
-    out = generate(tmp_path / "lab", "--seed", "5", "--duration", "60", "--fps", "5", "--scenario", "busy", "--label-every", "10")
+    out = generate(
+        tmp_path / "lab", "--seed", "5", "--duration", "60", "--fps", "5", "--scenario", "busy", "--label-every", "10"
+    )
     for cam in ("lane-1-queue", "lane-1-gate"):
         images = sorted((out / "images" / cam).glob("*.jpg"))
         labels = sorted((out / "labels" / cam).glob("*.txt"))
         assert [p.stem for p in images] == [p.stem for p in labels] == [f"{f:06d}" for f in range(0, 300, 10)]
         assert [ln["frame"] for ln in jsonl(out / "objects" / f"{cam}.jsonl")] == list(range(0, 300, 10))
         img = cv2.imread(str(images[-1]))
-        assert img.shape == (180, 320, 3)
-    rows = [line.split() for p in (out / "labels" / "lane-1-queue").glob("*.txt") for line in p.read_text().splitlines()]
+        assert img is not None and img.shape == (180, 320, 3)
+    rows = [
+        line.split() for p in (out / "labels" / "lane-1-queue").glob("*.txt") for line in p.read_text().splitlines()
+    ]
     assert rows, "no truck labelled in a minute of a busy lane"
     for row in rows:
         assert row[0] in ("0", "1") and len(row) == 5
         assert all(0.0 <= float(v) <= 1.0 for v in row[1:])
 
 
-def test_missing_cjk_font_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_cjk_font_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(fonts, "_CANDIDATES", (str(tmp_path / "nothing.ttc"),))
     monkeypatch.delenv(fonts.FONT_ENV, raising=False)
     fonts.plate_font.cache_clear()
@@ -181,17 +197,48 @@ def test_missing_cjk_font_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_
         assert main(["generate", "--seed", "1", "--duration", "2", "--out", str(tmp_path / "o"), *SMALL]) == 1
         assert "apt-get install fonts-noto-cjk" in capsys.readouterr().err
         # Truth alone needs no font.
-        assert main(["generate", "--seed", "1", "--duration", "2", "--out", str(tmp_path / "o"), "--no-video", "--quiet"]) == 0
+        assert (
+            main(["generate", "--seed", "1", "--duration", "2", "--out", str(tmp_path / "o"), "--no-video", "--quiet"])
+            == 0
+        )
     finally:
         fonts.plate_font.cache_clear()
 
 
 def test_frames_change_with_light_and_weather(tmp_path: Path) -> None:
     means = {}
-    for light, weather in (("day", "clear"), ("dusk", "clear"), ("night", "rain")):
-        opts = GenerateOptions(seed=2, duration_s=1, out=tmp_path, width=320, height=180, fps=5, light=light, weather=weather)
+    looks: list[tuple[Light, Weather]] = [("day", "clear"), ("dusk", "clear"), ("night", "rain")]
+    for light, weather in looks:
+        opts = GenerateOptions(
+            seed=2, duration_s=1, out=tmp_path, width=320, height=180, fps=5, light=light, weather=weather
+        )
         world = World(opts)
         world.step(0)
         img = build_renderers(world)[("lane-1", "gate")].render(0, world.lanes[0])
         means[light] = float(np.mean(img))
     assert means["day"] > means["dusk"] > means["night"]
+
+
+def test_jpeg_artefacts_change_the_frames() -> None:
+    def frame(quality: int) -> np.ndarray:
+        opts = GenerateOptions(seed=2, duration_s=1, out=Path("unused"), width=320, height=180, jpeg_quality=quality)
+        world = World(opts)
+        world.step(0)
+        return build_renderers(world)[("lane-1", "gate")].render(0, world.lanes[0]).copy()
+
+    clean, coarse = frame(0), frame(20)
+    diff = np.abs(clean.astype(int) - coarse.astype(int))
+    assert 0.5 < diff.mean() < 15  # visibly changed, still the same picture
+
+
+def test_full_hd_at_25_fps(tmp_path: Path) -> None:
+    out = tmp_path / "hd"
+    args = ["generate", "--seed", "1", "--duration", "2", "--fps", "25", "--width", "1920", "--height", "1080"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    cap = cv2.VideoCapture(str(out / "lane-1-gate.mp4"))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 50 and cap.get(cv2.CAP_PROP_FPS) == pytest.approx(25.0)
+    ok, img = cap.read()
+    cap.release()
+    assert ok and img.shape == (1080, 1920, 3)
+    geo = json.loads((out / "world.json").read_text())["lanes"][0]["cameras"][1]["geometry"]
+    assert all(0 <= x <= 1920 and 0 <= y <= 1080 for x, y in geo["weighbridge_zone"])
