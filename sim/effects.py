@@ -64,7 +64,7 @@ class Effects:
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         cx, cy = w * 0.92, -h * 0.08
         r = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2) / w
-        flare = 150.0 * np.exp(-((r / 0.35) ** 2))
+        flare = 110.0 * np.exp(-((r / 0.3) ** 2))
         for k, (fx, rad) in enumerate(((0.55, 0.05), (0.4, 0.03), (0.25, 0.07))):
             gx, gy = cx + (w / 2 - cx) * (1 + fx), cy + (h / 2 - cy) * (1 + fx)
             rr = np.sqrt((xx - gx) ** 2 + (yy - gy) ** 2) / w

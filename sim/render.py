@@ -45,7 +45,7 @@ class CameraRenderer:
         self.sprite_ppm = min(420.0, camera.fpx / (6.0 if role == "gate" else 9.0))
         self.sprites: dict[str, CabSprite] = {}
         self.models: dict[str, TruckModel] = {}
-        self.last_bottom: dict[str, float] = {}
+        self.last_bottom: dict[str, tuple[int, float]] = {}  # truck -> (frame, bottom edge of its cab front)
         self.buffer = np.empty_like(background)
 
     def render(self, frame: int, lane: LaneSim) -> np.ndarray:
@@ -59,7 +59,7 @@ class CameraRenderer:
             if not props_drawn and s.truck.d < GATE.exit_d + 0.2:
                 self._props(img, lane)
                 props_drawn = True
-            self._truck(img, s, blooms)
+            self._truck(img, frame, s, blooms)
         if not props_drawn:
             self._props(img, lane)
         for x, y, rx, ry in blooms:
@@ -82,7 +82,7 @@ class CameraRenderer:
         draw_props(img, self.camera, self.look, lane.barrier_lift(lane.t), lane.signal_green)
 
     # ------------------------------------------------------------------ one truck
-    def _truck(self, img: np.ndarray, s: Seen, blooms: list[Lamp]) -> None:
+    def _truck(self, img: np.ndarray, frame: int, s: Seen, blooms: list[Lamp]) -> None:
         tr, cam = s.truck, self.camera
         model = self.models.get(tr.id)
         if model is None:
@@ -96,7 +96,7 @@ class CameraRenderer:
             self._clipped(img, model, world, cpts)
         front_depth = cpts[model.front, 2]
         if (front_depth > 0.6).all():
-            self._front_sprite(img, tr, cam.image_of(cpts[model.front]), float(front_depth.mean()))
+            self._front_sprite(img, frame, tr, cam.image_of(cpts[model.front]), float(front_depth.mean()))
         else:
             self._fill(img, project_polygon(cam, world[model.front]), model.front_colour)
         if self.look.lamps_on:
@@ -138,16 +138,17 @@ class CameraRenderer:
         if len(pts) >= 3:
             cv2.fillConvexPoly(img, np.round(pts * 16).astype(np.int32), colour, lineType=cv2.LINE_AA, shift=4)
 
-    def _front_sprite(self, img: np.ndarray, tr: Truck, quad: np.ndarray, depth: float) -> None:
+    def _front_sprite(self, img: np.ndarray, frame: int, tr: Truck, quad: np.ndarray, depth: float) -> None:
         sprite = self.sprites.get(tr.id)
         if sprite is None:
             sprite = self.sprites[tr.id] = CabSprite(tr.spec, self.look, self.sprite_ppm)
         ppm = self.camera.fpx / depth
         bottom = float(quad[2:, 1].mean())
         blur = 0.0
-        if self.motion_blur and tr.v > 0 and tr.id in self.last_bottom:
-            blur = abs(bottom - self.last_bottom[tr.id]) * self.look.exposure
-        self.last_bottom[tr.id] = bottom
+        last = self.last_bottom.get(tr.id)
+        if self.motion_blur and tr.v > 0 and last is not None and last[0] == frame - 1:
+            blur = abs(bottom - last[1]) * self.look.exposure
+        self.last_bottom[tr.id] = (frame, bottom)
         src = sprite.level_for(ppm, blur)
         x0 = max(0, int(np.floor(quad[:, 0].min())))
         y0 = max(0, int(np.floor(quad[:, 1].min())))
