@@ -7,6 +7,7 @@ frames go straight to the encoders, rows straight to their files.
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,7 +64,8 @@ def _encode_streams(world: World, out: Path) -> dict[str, dict[str, str]]:
         rows = read_weighbridge_rows(out / f"{lane.lane_id}-weighbridge.csv")
         streams[lane.lane_id] = {}
         for k, protocol in enumerate(STREAM_PROTOCOLS):
-            rng = np.random.default_rng(np.random.SeedSequence([world.opts.seed, lane.index, 20 + k]))
+            # The encoders take a stdlib Random (line noise); seed it from the run's seed.
+            rng = random.Random(int(np.random.SeedSequence([world.opts.seed, lane.index, 20 + k]).generate_state(1)[0]))
             name = f"{lane.lane_id}-weighbridge-{protocol}.bin"
             (out / name).write_bytes(encode_stream(rows, protocol, rng))
             streams[lane.lane_id][protocol] = name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import re
 import sys
 import types
@@ -195,8 +196,9 @@ def test_weighbridge_streams_are_written_when_the_encoders_exist(
 ) -> None:
     calls: list[tuple[str, int]] = []
 
-    def encode_stream(rows: list[dict], protocol: str, rng: object) -> bytes:
+    def encode_stream(rows: list[dict], protocol: str, rng: random.Random) -> bytes:
         assert {"t_s", "utc", "weight_kg", "motion", "truck"} <= set(rows[0])
+        assert isinstance(rng, random.Random)  # the encoders call randrange, randbytes
         calls.append((protocol, len(rows)))
         return f"{protocol}:{len(rows)}".encode()
 
