@@ -180,6 +180,7 @@ def draw_box(
 
 def _upright(img: np.ndarray, camera: Camera, role: str, look: Look, rng: np.random.Generator) -> None:
     items: list[tuple[float, tuple[float, ...], tuple[int, int, int]]] = []  # (distance, bounds, colour)
+    crowns: list[tuple[float, float, float, float]] = []  # tree crowns: x, height, distance, radius
     for pd in _lamp_positions():
         items.append((pd, (3.3, 3.45, 0.0, 8.0, pd, pd + 0.15), (150, 150, 150)))
         items.append((pd, (1.6, 3.45, 7.8, 8.0, pd, pd + 0.3), (120, 120, 120)))
@@ -189,8 +190,8 @@ def _upright(img: np.ndarray, camera: Camera, role: str, look: Look, rng: np.ran
     for td in np.arange(6.0, 170.0, 9.0):
         x = float(rng.uniform(11.0, 16.0))
         hgt = float(rng.uniform(4.0, 8.0))
-        items.append((td, (x, x + 2.5, 1.5, hgt, td, td + 2.5), (40, 110, 60)))
-        items.append((td, (x + 1.1, x + 1.4, 0.0, 1.5, td + 1.1, td + 1.4), (40, 60, 80)))
+        items.append((td + 1.2, (x + 1.1, x + 1.4, 0.0, hgt - 1.5, td + 1.1, td + 1.4), (40, 60, 80)))
+        crowns.append((x + 1.25, hgt - 1.2, td + 1.0, float(rng.uniform(1.3, 2.0))))
     if role == "queue":
         items.append((12.5, (-4.4, -3.0, 0.0, 2.5, 12.5, 14.5), (200, 205, 210)))  # check-in booth
     else:
@@ -202,6 +203,8 @@ def _upright(img: np.ndarray, camera: Camera, role: str, look: Look, rng: np.ran
         items.append((GATE.gate_d, (2.45, 2.75, 3.2, 4.0, GATE.gate_d - 0.05, GATE.gate_d + 0.2), (30, 30, 30)))
     for _, bounds, colour in sorted(items, key=lambda it: -it[0]):
         draw_box(img, camera, look, bounds, colour)
+    for x, y, d, r in sorted(crowns, key=lambda c: -c[2]):
+        _crown(img, camera, look, x, y, d, r)
     booth = (-4.4, -3.0, 12.5) if role == "queue" else (-5.4, -3.9, 10.0)
     window = np.array(
         [
@@ -220,6 +223,21 @@ def _upright(img: np.ndarray, camera: Camera, role: str, look: Look, rng: np.ran
                 np.array([[1.7, 7.79, pd], [2.3, 7.79, pd], [2.3, 7.79, pd + 0.3], [1.7, 7.79, pd + 0.3]]),
                 (200, 240, 255),
             )
+
+
+def _crown(img: np.ndarray, camera: Camera, look: Look, x: float, y: float, d: float, r: float) -> None:
+    """A tree crown: a shaded disc, darker on the underside."""
+    cam = camera.to_camera(np.array([[x, y, d]]))
+    if cam[0, 2] < 1.0:
+        return
+    cx, cy = camera.image_of(cam)[0]
+    rad = camera.fpx * r / cam[0, 2]
+    if rad < 1 or not (-rad < cx < camera.width + rad and -rad < cy < camera.height + rad):
+        return
+    centre = (int(round(cx * 16)), int(round(cy * 16)))
+    cv2.circle(img, centre, int(rad * 16), look.colour((35, 85, 45)), -1, cv2.LINE_AA, shift=4)
+    top = (int(round((cx - rad * 0.2) * 16)), int(round((cy - rad * 0.25) * 16)))
+    cv2.circle(img, top, int(rad * 0.7 * 16), look.colour((50, 120, 65)), -1, cv2.LINE_AA, shift=4)
 
 
 def render_background(camera: Camera, role: str, look: Look, rng: np.random.Generator) -> np.ndarray:
