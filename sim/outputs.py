@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import queue
+import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -107,6 +109,46 @@ def read_weighbridge_rows(path: Path) -> list[dict[str, Any]]:
         ]
 
 
+class VideoEncoder:
+    """An mp4v file fed from a small bounded queue by its own thread, so encoding overlaps rendering.
+
+    OpenCV releases the GIL while it encodes, so on a machine with spare cores the cameras' encoders
+    run beside the renderer; the bounded queue keeps memory flat when encoding is the slower side.
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+        self.path = path
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+        if not self._writer.isOpened():
+            raise VideoOpenFailed(f"cannot open {path} for writing with fourcc mp4v at {size[0]}x{size[1]} {fps} fps")
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"encode-{path.stem}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            img = self._queue.get()
+            if img is None:
+                break
+            try:
+                self._writer.write(img)
+            except BaseException as exc:  # reported by the next write() or close()
+                self._error = exc
+        self._writer.release()
+
+    def write(self, img: np.ndarray) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"encoding {self.path} failed: {self._error}") from self._error
+        self._queue.put(img.copy())  # the renderer reuses its buffer for the next frame
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise RuntimeError(f"encoding {self.path} failed: {self._error}") from self._error
+
+
 class CameraOutput:
     """One camera's video, object truth and (optionally) training images and YOLO labels."""
 
@@ -115,12 +157,7 @@ class CameraOutput:
         self.camera_id = camera_id
         self.world = world
         self.label_every = label_every
-        path = out / f"{camera_id}.mp4"
-        self.video = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), o.fps, (o.width, o.height))
-        if not self.video.isOpened():
-            raise VideoOpenFailed(
-                f"cannot open {path} for writing with fourcc mp4v at {o.width}x{o.height} {o.fps} fps"
-            )
+        self.video = VideoEncoder(out / f"{camera_id}.mp4", o.fps, (o.width, o.height))
         (out / "objects").mkdir(exist_ok=True)
         self.objects: IO[str] = (out / "objects" / f"{camera_id}.jsonl").open("w", encoding="utf-8")
         self.images_dir = out / "images" / camera_id
@@ -145,5 +182,7 @@ class CameraOutput:
             (self.labels_dir / f"{name}.txt").write_text("".join(ln + "\n" for ln in lines))
 
     def close(self) -> None:
-        self.video.release()
-        self.objects.close()
+        try:
+            self.video.close()
+        finally:
+            self.objects.close()
