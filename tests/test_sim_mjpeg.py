@@ -116,7 +116,7 @@ def test_without_loop_the_stream_ends(video: Path) -> None:
             count += 1
         cap.release()
         assert server.ended
-    assert 20 <= count <= 30
+    assert 10 <= count <= 30  # a client that connects late misses the first frames
 
 
 def test_unreadable_video_is_refused(tmp_path: Path) -> None:
