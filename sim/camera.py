@@ -75,25 +75,6 @@ class Camera:
         """World (N, 3) -> pixels (N, 2); callers make sure the points are in front of the lens."""
         return self.image_of(self.to_camera(points))
 
-    def depth(self, points: np.ndarray) -> np.ndarray:
-        return self.to_camera(points)[:, 2]
-
-    def pixels_per_metre(self, depth_m: float) -> float:
-        return self.fpx / max(depth_m, NEAR_Z)
-
-    def ground_row_distance(self, row: float) -> float:
-        """Road distance D (on the lane centre) seen at an image row; inf above the horizon."""
-        lo, hi = NEAR_Z, 5000.0
-        if self.project(np.array([[0.0, 0.0, hi]]))[0, 1] > row:
-            return math.inf
-        for _ in range(60):
-            mid = (lo + hi) / 2
-            if self.project(np.array([[0.0, 0.0, mid]]))[0, 1] > row:
-                lo = mid
-            else:
-                hi = mid
-        return (lo + hi) / 2
-
 
 def clip_polygon_near(cam_poly: np.ndarray, near: float = NEAR_Z) -> np.ndarray:
     """Sutherland-Hodgman against the plane depth = near; returns the kept part (may be empty)."""

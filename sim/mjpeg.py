@@ -106,10 +106,6 @@ class MjpegServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}{STREAM_PATH}"
 
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
     def start(self) -> MjpegServer:
         if self._server is not None:
             return self
