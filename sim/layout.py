@@ -1,0 +1,89 @@
+"""The physical layout of one lane: where the cameras hang and where lines, zones, deck and barrier lie.
+
+All distances are D (metres from the camera pole along the road, trucks drive towards smaller D).
+Every lane is built the same way; lanes are separate roads, so a camera sees only its own lane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.camera import Camera, CameraMount
+
+LANE_HALF_WIDTH = 1.75  # a 3.5 m lane
+ZONE_MARGIN = 0.6  # zones reach a little past the lane edges so a wandering truck's anchor stays inside
+LINE_HALF_LENGTH = LANE_HALF_WIDTH + 0.8
+
+
+@dataclass(frozen=True)
+class QueueLayout:
+    """Lane entrance: trucks cross the entry line, stand in the queue zone, check in at the yard booth."""
+
+    mount: CameraMount = CameraMount(
+        height_m=7.0, lateral_m=1.5, hfov_deg=46.0, aim_distance_m=25.0, bottom_distance_m=12.0
+    )
+    spawn_d: float = 140.0  # arrivals appear here, beyond the top edge of the frame
+    entry_d: float = 60.0
+    zone_near_d: float = 12.5
+    booth_stop_d: float = 14.0  # the first truck's front stops here to check in
+    stop_line_d: float = 13.4
+    gone_d: float = -3.0  # a truck whose rear passed this is behind the camera, into the yard
+
+
+@dataclass(frozen=True)
+class GateLayout:
+    """Control point: wait at the gate line, weigh on the deck, inspection at the barrier, exit."""
+
+    mount: CameraMount = CameraMount(
+        height_m=3.0, lateral_m=1.8, hfov_deg=36.0, aim_distance_m=14.0, bottom_distance_m=7.0
+    )
+    spawn_d: float = 95.0  # trucks from the yard appear here, beyond the top edge of the frame
+    gate_d: float = 35.5
+    wait_stop_d: float = 37.0
+    deck_near_d: float = 15.0
+    deck_far_d: float = 33.0
+    deck_half_width: float = 1.6
+    weigh_stop_d: float = 16.0
+    inspection_stop_d: float = 11.5  # the plate then shows above the closed barrier arm
+    exit_d: float = 8.0
+    gone_d: float = -3.0
+
+
+QUEUE = QueueLayout()
+GATE = GateLayout()
+
+
+def _ground_quad(near_d: float, far_d: float, half_width: float) -> np.ndarray:
+    return np.array(
+        [[-half_width, 0.0, far_d], [half_width, 0.0, far_d], [half_width, 0.0, near_d], [-half_width, 0.0, near_d]]
+    )
+
+
+def _line(camera: Camera, d: float) -> dict[str, list[float]]:
+    # start on the image left, end on the image right: trucks moving down the image cross from - to +.
+    pts = camera.project(np.array([[-LINE_HALF_LENGTH, 0.0, d], [LINE_HALF_LENGTH, 0.0, d]]))
+    return {"start": _rounded(pts[0]), "end": _rounded(pts[1])}
+
+
+def _polygon(camera: Camera, quad: np.ndarray) -> list[list[float]]:
+    return [_rounded(p) for p in camera.project(quad)]
+
+
+def _rounded(p: np.ndarray) -> list[float]:
+    return [round(float(p[0]), 2), round(float(p[1]), 2)]
+
+
+def queue_geometry(camera: Camera) -> dict[str, object]:
+    zone = _ground_quad(QUEUE.zone_near_d, QUEUE.entry_d, LANE_HALF_WIDTH + ZONE_MARGIN)
+    return {"queue_zone": _polygon(camera, zone), "entry_line": _line(camera, QUEUE.entry_d)}
+
+
+def gate_geometry(camera: Camera) -> dict[str, object]:
+    deck = _ground_quad(GATE.deck_near_d, GATE.deck_far_d, GATE.deck_half_width)
+    return {
+        "weighbridge_zone": _polygon(camera, deck),
+        "gate_line": _line(camera, GATE.gate_d),
+        "exit_line": _line(camera, GATE.exit_d),
+    }
