@@ -72,7 +72,9 @@ def _new_key() -> ec.EllipticCurvePrivateKey:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _name(common_name: str, site: str) -> x509.Name:
@@ -87,7 +89,7 @@ def _name(common_name: str, site: str) -> x509.Name:
 
 def _now() -> dt.datetime:
     # Back-date a little: a gate computer whose clock runs behind must still accept a fresh certificate.
-    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    return dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 
 
 def make_ca(site: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
@@ -146,7 +148,7 @@ def issue(
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
         )
     )

@@ -156,7 +156,9 @@ def provision_reader(
 
 # ---------------------------------------------------------------- command lines
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ca-dir", type=Path, default=pki.DEFAULT_PKI_DIR, help=f"site CA (default {pki.DEFAULT_PKI_DIR})")
+    parser.add_argument(
+        "--ca-dir", type=Path, default=pki.DEFAULT_PKI_DIR, help=f"site CA (default {pki.DEFAULT_PKI_DIR})"
+    )
     parser.add_argument(
         "--broker-dir", type=Path, default=DEFAULT_BROKER_DIR,
         help=f"the broker's passwd and acl files (default {DEFAULT_BROKER_DIR})",

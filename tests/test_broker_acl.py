@@ -130,8 +130,9 @@ def broker() -> Iterator[Broker]:
         provision.accounts.kiosk_account("lobby"),
         provision.accounts.kiosk_account("hekou-office", OTHER_SITE),
     ):
-        provision.provision_reader(account, out=root / account.username, **dirs)
-        passwords[account.username] = (root / account.username / f"{account.username}.mqtt-password").read_text().strip()
+        bundle = root / account.username
+        provision.provision_reader(account, out=bundle, **dirs)
+        passwords[account.username] = (bundle / f"{account.username}.mqtt-password").read_text().strip()
 
     with open(root / "mosquitto.log", "wb") as log:
         process = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)

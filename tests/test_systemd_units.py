@@ -64,7 +64,8 @@ def test_verify_catches_a_broken_unit(root: Path) -> None:
     """The check above can fail: a typo and a missing program are reported."""
     broken = root / "etc/systemd/system/lanewatch-broken.service"
     text = (UNITS / "lanewatch-central.service").read_text()
-    broken.write_text(text.replace("ProtectHome=yes", "ProtectHome=yess").replace("bin/lanewatch-central", "bin/missing"))
+    text = text.replace("ProtectHome=yes", "ProtectHome=yess").replace("bin/lanewatch-central", "bin/missing")
+    broken.write_text(text)
     try:
         result = analyze(root, "verify", "lanewatch-broken.service")
     finally:
