@@ -186,6 +186,17 @@ def load_ca(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certifica
     return key, cert
 
 
+def server_hosts(directory: Path) -> list[str]:
+    """The names and addresses in the broker's certificate, the preferred one (first `--host`) first."""
+    path = PkiFiles(directory).server_crt
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except (ValueError, OSError) as exc:
+        raise PkiError(f"cannot read the broker certificate {path}: {exc}") from None
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return [str(name.value) for name in names if isinstance(name, (x509.DNSName, x509.IPAddress))]
+
+
 def write_key(path: Path, key: ec.EllipticCurvePrivateKey, *, group: str | None) -> None:
     write_private(path, _key_pem(key), mode=0o640 if group else 0o600, group=group)
 

@@ -106,7 +106,7 @@ def provision_edge(
     broker_dir: Path,
     out: Path,
     auth: Auth = "password",
-    broker_host: str = "central.local",
+    broker_host: str | None = None,
     broker_port: int | None = None,
     rotate: bool = False,
 ) -> list[str]:
@@ -124,6 +124,7 @@ def provision_edge(
                 done.append(f"removed the password of {account.username}: it authenticates by certificate now")
         done.append(_grant(files, account))
     port = broker_port or (8883 if auth == "password" else 8884)
+    broker_host = broker_host or pki.server_hosts(pki_dir)[0]
     skeleton = out / f"{edge_id}.yaml"
     skeleton.write_text(edge_config_skeleton(site, edge_id, lanes, account.username, auth, broker_host, port))
     done.append(f"wrote the config skeleton {skeleton}")
@@ -201,7 +202,9 @@ def main_edge(argv: list[str] | None = None) -> int:
     parser.add_argument("--lanes", required=True, type=_lanes, help="the lanes this edge serves, comma-separated")
     parser.add_argument("--auth", choices=("password", "certificate"), default="password")
     parser.add_argument("--out", type=Path, help="bundle directory for the gate machine (default ./edge-EDGE_ID)")
-    parser.add_argument("--broker-host", default="central.local", help="name or address edges use for the broker")
+    parser.add_argument(
+        "--broker-host", help="name or address edges use for the broker (default: the first in its certificate)"
+    )
     parser.add_argument("--broker-port", type=int, help="default 8883 (password) or 8884 (certificate)")
     _common(parser)
     args = parser.parse_args(argv)

@@ -59,7 +59,7 @@ def test_generated_passwords_are_long_and_distinct() -> None:
 # ---------------------------------------------------------------- provisioning
 def test_provision_edge_writes_account_acl_and_bundle(site: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "edge-gate1"
-    provision.provision_edge(SITE, "gate1", ["x1", "x2"], out=out, broker_host="10.20.0.5", **site)
+    provision.provision_edge(SITE, "gate1", ["x1", "x2"], out=out, broker_host="central.local", **site)
     password = (out / "gate1.mqtt-password").read_text().strip()
     assert mode(out / "gate1.mqtt-password") == 0o600
     stored = accounts.read_password_file(site["broker_dir"] / "passwd")
@@ -71,9 +71,11 @@ def test_provision_edge_writes_account_acl_and_bundle(site: dict[str, Path], tmp
     assert config["site"] == SITE and config["edge_id"] == "gate1"
     assert [lane["id"] for lane in config["lanes"]] == ["x1", "x2"]
     assert config["mqtt"] == {
-        "host": "10.20.0.5", "port": 8883, "username": f"edge.{SITE}.gate1",
+        "host": "central.local", "port": 8883, "username": f"edge.{SITE}.gate1",
         "password_file": "/etc/lanewatch/edge/gate1.mqtt-password", "ca_file": "/etc/lanewatch/edge/ca.crt",
     }
+    provision.provision_edge(SITE, "gate1", ["x1", "x2"], out=out, **site)  # no --broker-host:
+    assert yaml.safe_load((out / "gate1.yaml").read_text())["mqtt"]["host"] == "10.20.0.5"  # first name in server.crt
 
 
 def test_provisioning_again_changes_nothing(site: dict[str, Path], tmp_path: Path) -> None:
