@@ -36,7 +36,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from central import pki, provision
 from central.broker_config import render
-from lanewatch.contract import availability_topic, event_topic, status_topic, summary_topic
+from lanewatch.contract import MAX_PAYLOAD_BYTES, availability_topic, event_topic, status_topic, summary_topic
 
 REPO = Path(__file__).resolve().parents[1]
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -181,6 +181,7 @@ class Client:
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.connack: ReasonCode | None = None
         self.done = threading.Event()  # connected, refused or dropped: the connect attempt is over
+        self.disconnected = threading.Event()
         self.published: dict[int, ReasonCode] = {}
         self.subscribed: dict[int, list[ReasonCode]] = {}
         self._acks = threading.Condition()
@@ -195,6 +196,7 @@ class Client:
         self.done.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        self.disconnected.set()
         self.done.set()
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, reason: ReasonCode, _p: object) -> None:
@@ -378,8 +380,11 @@ def test_plain_text_to_the_tls_listener_is_refused(broker: Broker) -> None:
     assert "wrong version number" in broker.log() or "protocol error" in broker.log().lower()
 
 
-def tls_handshake(port: int, ca: Path, server_hostname: str = "127.0.0.1") -> str:
+def tls_handshake(
+    port: int, ca: Path, server_hostname: str = "127.0.0.1", newest: ssl.TLSVersion = ssl.TLSVersion.MAXIMUM_SUPPORTED
+) -> str:
     context = ssl.create_default_context(cafile=str(ca))
+    context.maximum_version = newest
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
             with context.wrap_socket(raw, server_hostname=server_hostname) as tls:
@@ -389,7 +394,8 @@ def tls_handshake(port: int, ca: Path, server_hostname: str = "127.0.0.1") -> st
 
 
 def test_the_broker_proves_itself_with_the_site_ca(broker: Broker, tmp_path: Path) -> None:
-    assert tls_handshake(broker.tls_port, broker.ca).startswith("ok TLSv1.")
+    assert tls_handshake(broker.tls_port, broker.ca) == "ok TLSv1.3"
+    assert tls_handshake(broker.tls_port, broker.ca, newest=ssl.TLSVersion.TLSv1_2) == "ok TLSv1.2"  # older edges
     assert tls_handshake(broker.tls_port, broker.ca, server_hostname="localhost").startswith("ok")
     assert "certificate verify failed" in tls_handshake(broker.tls_port, broker.ca, server_hostname="elsewhere.example")
     pki.init_site(tmp_path, "impostor", ["127.0.0.1"])  # an edge of another site trusts another CA
@@ -402,6 +408,18 @@ def test_demo_plain_listener_still_needs_a_password(broker: Broker, connect) -> 
     refused.close()
     gate1 = connect(GATE1, port=broker.plain_port, tls=False)
     assert gate1.publish(event_topic(SITE, "n1"), b"forged").getName() == "Not authorized"
+
+
+def test_the_largest_event_passes_and_a_larger_one_is_refused(broker: Broker, connect) -> None:
+    central = connect("central")
+    central.subscribe(event_topic(SITE, "+"))
+    gate1 = connect(GATE1)
+    largest = b"x" * MAX_PAYLOAD_BYTES
+    assert not gate1.publish(event_topic(SITE, "x1"), largest).is_failure
+    assert central.receive_until(event_topic(SITE, "x1"), largest)
+    gate1.client.publish(event_topic(SITE, "x1"), b"x" * (MAX_PAYLOAD_BYTES + 4096), qos=1)
+    assert gate1.disconnected.wait(TIMEOUT)  # the broker hangs up on it
+    assert "disconnected due to oversize packet" in broker.log()
 
 
 # ---------------------------------------------------------------- central and kiosks
