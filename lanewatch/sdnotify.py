@@ -41,6 +41,10 @@ from types import TracebackType
 
 log = logging.getLogger(__name__)
 
+# A unix datagram send blocks while the receiver's queue is full (net.unix.max_dgram_qlen, often
+# 10). systemd reads at once; should it not, the caller gives up after this long instead of hanging.
+SEND_TIMEOUT_S = 2.0
+
 
 def _socket_address(address: str) -> str | None:
     if address.startswith("@"):
@@ -75,6 +79,7 @@ class Notifier:
             try:
                 if self._sock is None:
                     self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                    self._sock.settimeout(SEND_TIMEOUT_S)
                 self._sock.sendto(data, self._address)
             except OSError as exc:
                 # Logged once per outage: a missed ping every 15 s must not flood the journal.
