@@ -189,6 +189,8 @@ def load_ca(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certifica
 def server_hosts(directory: Path) -> list[str]:
     """The names and addresses in the broker's certificate, the preferred one (first `--host`) first."""
     path = PkiFiles(directory).server_crt
+    if not path.exists():
+        raise PkiError(f"{path} not found: run `lanewatch-central pki init --site SITE --out {directory}` first")
     try:
         cert = x509.load_pem_x509_certificate(path.read_bytes())
     except (ValueError, OSError) as exc:

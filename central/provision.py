@@ -112,6 +112,8 @@ def provision_edge(
 ) -> list[str]:
     account = accounts.edge_account(site, edge_id, lanes)
     files = BrokerFiles(broker_dir)
+    port = broker_port or (8883 if auth == "password" else 8884)
+    broker_host = broker_host or pki.server_hosts(pki_dir)[0]  # before anything is written
     done: list[str] = []
     with accounts.locked(broker_dir):
         done.append(f"copied the site CA to {_copy_ca(pki_dir, out)}")
@@ -123,8 +125,6 @@ def provision_edge(
             if accounts.remove_password(files.passwd, account.username, group=pki.BROKER_GROUP):
                 done.append(f"removed the password of {account.username}: it authenticates by certificate now")
         done.append(_grant(files, account))
-    port = broker_port or (8883 if auth == "password" else 8884)
-    broker_host = broker_host or pki.server_hosts(pki_dir)[0]
     skeleton = out / f"{edge_id}.yaml"
     skeleton.write_text(edge_config_skeleton(site, edge_id, lanes, account.username, auth, broker_host, port))
     done.append(f"wrote the config skeleton {skeleton}")
