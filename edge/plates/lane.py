@@ -1,0 +1,96 @@
+"""Plate reading for the tracked trucks of one lane: when to read, reading, voting, counting.
+
+The edge pipeline calls `offer` for each frame in which a track has a plate box (from the truck
+detector's `plate` class) and takes `plates(track_id)` when it emits an event; `finish` at the
+exit line returns the final plates and forgets the track. A plate is read only when it is large
+and sharp enough, not more often than `min_interval_s`, and no more once the vote is settled.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from lanewatch.contract import PlateCounters, PlateRead
+
+from .counters import LanePlateCounters
+from .quality import Quality, plate_quality
+from .reader import XYXY, PlateReader, PlateResult
+from .vote import PlateVote, PlateVotes, Role, VoteConfig
+
+
+class LanePlatesConfig(BaseModel):
+    """When a track's plate is read and how its reads are pooled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_interval_s: float = Field(0.25, ge=0, description="least time between two reads of one track's plate")
+    max_reads_per_track: int = Field(12, ge=1, description="reads per track after which its plate is left alone")
+    settle_confidence: float = Field(0.98, ge=0, le=1, description="a voted plate this confident is read less often...")
+    settle_reads: int = Field(3, ge=1, description="...once this many reads agree on it...")
+    settled_interval_s: float = Field(2.0, ge=0, description="...only every this many seconds (a trailer's plate may still come into view)")
+    vote: VoteConfig = Field(default_factory=VoteConfig, description="how reads are pooled per track")
+
+
+@dataclass
+class _Track:
+    votes: PlateVotes
+    reads: int = 0
+    last_read_s: float | None = None
+    settled: bool = False
+    accepted: Counter[str] = field(default_factory=Counter)  # accepted reads per text
+
+
+class LanePlates:
+    """Per-track plate state and the plate counters of one lane."""
+
+    def __init__(self, reader: PlateReader, config: LanePlatesConfig | None = None):
+        self.reader = reader
+        self.config = config or LanePlatesConfig()
+        self.counters = LanePlateCounters()
+        self._tracks: dict[int, _Track] = {}
+
+    def offer(self, track_id: int, frame_bgr: np.ndarray, plate_box: XYXY, now_s: float, role_hint: Role | None = None) -> PlateResult | None:
+        """Read the plate in `plate_box` if it is due and good enough; the result, or None if not read."""
+        track = self._tracks.setdefault(track_id, _Track(PlateVotes(self.config.vote)))
+        if track.reads >= self.config.max_reads_per_track:
+            return None
+        interval = self.config.settled_interval_s if track.settled else self.config.min_interval_s
+        if track.last_read_s is not None and now_s - track.last_read_s < interval:
+            return None
+        if not self.gate(frame_bgr, plate_box).ok:
+            self.counters.skip()
+            return None
+        result = self.reader.read_plate(frame_bgr, hint_box=plate_box)
+        track.reads += 1
+        track.last_read_s = now_s
+        self.counters.read(result.accepted)
+        if result.accepted and result.text is not None:
+            track.votes.add(PlateVote(result.text, result.confidence, result.rows, role_hint, result.crop))
+            track.accepted[result.text] += 1
+            best = track.votes.best()
+            track.settled = bool(best) and best[0].confidence >= self.config.settle_confidence and track.accepted[best[0].text] >= self.config.settle_reads
+        return result
+
+    def gate(self, frame_bgr: np.ndarray, plate_box: XYXY) -> Quality:
+        h, w = frame_bgr.shape[:2]
+        x0, y0, x1, y1 = (int(round(v)) for v in plate_box)
+        crop = frame_bgr[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)]
+        config = self.reader.config
+        return plate_quality(crop, config.min_height_px, config.min_sharpness)
+
+    def plates(self, track_id: int) -> tuple[PlateRead, ...]:
+        """The track's best plates so far (main plate first); empty when none was read."""
+        track = self._tracks.get(track_id)
+        return track.votes.best() if track else ()
+
+    def finish(self, track_id: int) -> tuple[PlateRead, ...]:
+        """The track's final plates; the track is forgotten."""
+        track = self._tracks.pop(track_id, None)
+        return track.votes.best() if track else ()
+
+    def status(self) -> PlateCounters:
+        return self.counters.snapshot()
