@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, NamedTuple, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, ValidationError, field_validator
 
@@ -41,8 +41,9 @@ def event_topic(site: str, lane: str) -> str:
     return f"{TOPIC_ROOT}/{site}/{lane}/event"
 
 
-def status_topic(site: str, lane: str) -> str:
-    return f"{TOPIC_ROOT}/{site}/{lane}/status"
+def status_topic(site: str, lane: str, edge: str) -> str:
+    """Per edge: a lane watched by two edges (queue camera, gate camera) has two statuses."""
+    return f"{TOPIC_ROOT}/{site}/{lane}/status/{edge}"
 
 
 def summary_topic(site: str, lane: str) -> str:
@@ -54,23 +55,29 @@ def availability_topic(site: str, edge: str) -> str:
 
 
 EVENT_SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/event"
-STATUS_SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/status"
+STATUS_SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/status/+"
 AVAILABILITY_SUBSCRIPTION = f"{TOPIC_ROOT}/+/edge/+/availability"
 ONLINE, OFFLINE = b"online", b"offline"
 
-TopicKind = Literal["event", "status", "summary", "availability"]
+class Topic(NamedTuple):
+    kind: Literal["event", "status", "summary", "availability"]
+    site: str
+    lane: str | None
+    edge: str | None
 
 
-def parse_topic(topic: str) -> tuple[TopicKind, str, str] | None:
-    """(kind, site, lane-or-edge) for a lanewatch topic, None for anything else."""
+def parse_topic(topic: str) -> Topic | None:
+    """What a lanewatch topic addresses; None for anything else."""
     parts = topic.split("/")
     if parts[:2] != TOPIC_ROOT.split("/"):
         return None
     rest = parts[2:]
     if len(rest) == 4 and rest[1] == "edge" and rest[3] == "availability":
-        return "availability", rest[0], rest[2]
-    if len(rest) == 3 and rest[2] in ("event", "status", "summary"):
-        return rest[2], rest[0], rest[1]  # type: ignore[return-value]
+        return Topic("availability", rest[0], None, rest[2])
+    if len(rest) == 4 and rest[2] == "status":
+        return Topic("status", rest[0], rest[1], rest[3])
+    if len(rest) == 3 and rest[2] in ("event", "summary"):
+        return Topic(rest[2], rest[0], rest[1], None)  # type: ignore[arg-type]
     return None
 
 
@@ -247,14 +254,14 @@ def _explain(exc: ValidationError) -> str:
 def decode_event(topic: str, payload: bytes, now: datetime | None = None) -> LaneEvent:
     """Validate an event message; raises `Rejected` with a reason for anything else."""
     where = parse_topic(topic)
-    if where is None or where[0] != "event":
+    if where is None or where.kind != "event":
         raise Rejected(f"not an event topic: {topic!r}")
     data = _load_json(payload)
     try:
         event = _event_adapter.validate_python(data)
     except ValidationError as exc:
         raise Rejected(f"invalid event: {_explain(exc)}") from None
-    if (event.site, event.lane) != where[1:]:
+    if (event.site, event.lane) != (where.site, where.lane):
         raise Rejected(f"event for {event.site}/{event.lane} published on topic {topic!r}")
     now = now or datetime.now(timezone.utc)
     if event.ts - now > MAX_FUTURE_SKEW:
@@ -264,15 +271,15 @@ def decode_event(topic: str, payload: bytes, now: datetime | None = None) -> Lan
 
 def decode_status(topic: str, payload: bytes) -> LaneStatus:
     where = parse_topic(topic)
-    if where is None or where[0] != "status":
+    if where is None or where.kind != "status":
         raise Rejected(f"not a status topic: {topic!r}")
     data = _load_json(payload)
     try:
         status = LaneStatus.model_validate(data)
     except ValidationError as exc:
         raise Rejected(f"invalid status: {_explain(exc)}") from None
-    if (status.site, status.lane) != where[1:]:
-        raise Rejected(f"status for {status.site}/{status.lane} published on topic {topic!r}")
+    if (status.site, status.lane, status.edge) != (where.site, where.lane, where.edge):
+        raise Rejected(f"status for {status.site}/{status.lane} from {status.edge} published on topic {topic!r}")
     return status
 
 

@@ -1,0 +1,134 @@
+"""The edge process: cameras → detector → tracker → lane logic → outbox → MQTT."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import supervision as sv
+from trackers import ByteTrackTracker
+
+from edge.config import CameraConfig, EdgeConfig, LaneConfig
+from edge.delivery import Publisher
+from edge.detect.motion import MotionDetector
+from edge.lane import Crossing, LaneCamera
+from edge.outbox import Outbox
+from edge.sources import FrameSource
+from lanewatch import contract
+from lanewatch.contract import CameraHealth, ClockState, EnterEvent, ExitEvent, GateEvent, LaneStatus, OutboxHealth
+from lanewatch.ids import uuid7
+
+log = logging.getLogger(__name__)
+
+EVENT_CLASSES = {"enter": EnterEvent, "gate": GateEvent, "exit": ExitEvent}
+
+
+class CameraPipeline:
+    """One camera's analysis loop, run in its own thread."""
+
+    def __init__(self, app: EdgeApp, lane: LaneConfig, camera: CameraConfig):
+        self.app, self.lane, self.camera = app, lane, camera
+        self.source = FrameSource(camera, app.stop_event)
+        self.detector = MotionDetector(app.config.detector)
+        self.tracker = ByteTrackTracker(frame_rate=camera.analysis_fps, lost_track_buffer=int(camera.analysis_fps * 3))
+        self.lane_camera = LaneCamera(camera.geometry)
+        self.thread = threading.Thread(target=self.run, name=f"pipeline-{camera.id}", daemon=True)
+        self.last_progress = time.monotonic()
+
+    def run(self) -> None:
+        try:
+            for frame in self.source.frames():
+                detections = self.detector.detect(frame.image)
+                tracked = self.tracker.update(detections)
+                tracked = tracked[tracked.tracker_id >= 0] if len(tracked) else sv.Detections.empty()
+                ids = tracked.tracker_id if len(tracked) else np.zeros(0, int)
+                for crossing in self.lane_camera.update(tracked.xyxy, ids, frame.at):
+                    self.app.emit(self.lane, self.camera, crossing)
+                self.last_progress = time.monotonic()
+        except Exception:
+            log.exception("camera %s: analysis loop failed", self.camera.id)
+            self.app.stop_event.set()
+            raise
+
+    def health(self) -> CameraHealth:
+        s = self.source
+        return CameraHealth(state=s.state, fps=round(s.fps(), 2), dropped_frames=s.dropped,
+                            corrupt_frames=s.corrupt, reconnects=s.reconnects)
+
+
+class EdgeApp:
+    def __init__(self, config: EdgeConfig):
+        self.config = config
+        self.stop_event = threading.Event()
+        self.outbox = Outbox(config.data_dir / "outbox.sqlite")
+        self.publisher = Publisher(config.mqtt, config.site, config.edge_id, self.outbox)
+        self.pipelines = [CameraPipeline(self, lane, cam) for lane in config.lanes for cam in lane.cameras]
+
+    def clock_state(self) -> ClockState:
+        return ClockState(synced=False, source="unknown")
+
+    def emit(self, lane: LaneConfig, camera: CameraConfig, crossing: Crossing) -> None:
+        cls = EVENT_CLASSES[crossing.kind]
+        event_id = uuid7()
+        topic = contract.event_topic(self.config.site, lane.id)
+        fields = dict(
+            id=event_id, site=self.config.site, lane=lane.id, edge=self.config.edge_id, camera=camera.id,
+            ts=crossing.at.utc, mono_ms=max(0, crossing.at.mono_ns // 1_000_000), clock=self.clock_state(),
+            track_id=crossing.track_id,
+        )
+        log.info("lane %s: %s track %d at %s", lane.id, crossing.kind, crossing.track_id, crossing.at.utc.isoformat())
+        self.outbox.submit(lambda seq: (event_id, topic, contract.encode(cls(seq=seq, **fields))))
+
+    def lane_status(self, lane: LaneConfig) -> LaneStatus:
+        pipes = [p for p in self.pipelines if p.lane is lane]
+        backlog, oldest = self.outbox.backlog()
+        return LaneStatus(
+            site=self.config.site, lane=lane.id, edge=self.config.edge_id, ts=datetime.now(timezone.utc),
+            clock=self.clock_state(),
+            queue_occupancy=sum(p.lane_camera.queue_occupancy for p in pipes),
+            weighbridge_occupied=any(p.lane_camera.weighbridge_tracks for p in pipes),
+            cameras={p.camera.id: p.health() for p in pipes},
+            outbox=OutboxHealth(backlog=backlog, oldest_age_s=round(oldest, 1) if oldest is not None else None),
+        )
+
+    def publish_status(self) -> None:
+        for lane in self.config.lanes:
+            self.publisher.publish_retained(
+                contract.status_topic(self.config.site, lane.id, self.config.edge_id), contract.encode(self.lane_status(lane))
+            )
+
+    def run(self, exit_at_end: bool = False, drain_timeout_s: float = 60.0) -> int:
+        """Run until stopped; with `exit_at_end`, return once every file source has ended and the
+        outbox has drained (replays and tests)."""
+        self.publisher.start()
+        for p in self.pipelines:
+            p.source.start()
+            p.thread.start()
+        log.info("edge %s/%s running %d camera(s)", self.config.site, self.config.edge_id, len(self.pipelines))
+        try:
+            while not self.stop_event.wait(self.config.status_interval_s):
+                self.publish_status()
+                if exit_at_end and not any(p.thread.is_alive() for p in self.pipelines):
+                    break
+            return self._drain(drain_timeout_s) if exit_at_end else 0
+        finally:
+            self.stop_event.set()
+            for p in self.pipelines:
+                p.thread.join(timeout=5)
+            self.publish_status()
+            self.publisher.stop()
+            self.outbox.close()
+
+    def _drain(self, timeout_s: float) -> int:
+        self.outbox.flush()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            backlog, _ = self.outbox.backlog()
+            if backlog == 0:
+                return 0
+            time.sleep(0.1)
+        log.error("outbox still holds %d undelivered event(s) after %.0f s", self.outbox.backlog()[0], timeout_s)
+        return 3

@@ -1,0 +1,59 @@
+"""`lanewatch-edge`: the gate computer's program and its installer tools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from lanewatch.config import ConfigError, load_config
+from lanewatch.logs import setup_logging
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge.app import EdgeApp
+    from edge.config import EdgeConfig
+
+    config = load_config(args.config, EdgeConfig)
+    setup_logging(site=config.site, edge=config.edge_id)
+    app = EdgeApp(config)
+    signal.signal(signal.SIGTERM, lambda *_: app.stop_event.set())
+    signal.signal(signal.SIGINT, lambda *_: app.stop_event.set())
+    return app.run(exit_at_end=args.exit_at_end, drain_timeout_s=args.drain_timeout)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from edge.config import EdgeConfig
+
+    load_config(args.config, EdgeConfig)
+    print(f"{args.config}: ok")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lanewatch-edge", description="Watch a border gate's truck lanes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the edge process", epilog="example: lanewatch-edge run --config /etc/lanewatch/edge/gate1.yaml")
+    run.add_argument("--config", required=True, help="edge config file (YAML)")
+    run.add_argument("--exit-at-end", action="store_true", help="exit when every video file has ended and all events are delivered")
+    run.add_argument("--drain-timeout", type=float, default=60.0, metavar="S",
+                     help="with --exit-at-end: give up waiting for delivery after S seconds (exit code 3)")
+    run.set_defaults(func=_run)
+    check = sub.add_parser("check-config", help="validate a config file and exit", epilog="example: lanewatch-edge check-config --config edge.yaml")
+    check.add_argument("--config", required=True)
+    check.set_defaults(func=_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"lanewatch-edge: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

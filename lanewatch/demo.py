@@ -1,0 +1,140 @@
+"""`make demo`: the whole chain on one machine — simulated lanes, a local Mosquitto, the central
+service and two edges (queue cameras, gate cameras) — until Ctrl-C.
+
+Everything lives under var/demo/; the simulated world is generated once and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = "laocai-kimthanh2"
+
+
+def free_port(preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"demo: nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def generate_world(out: Path, seed: int, duration: int) -> dict:
+    if not (out / "world.json").exists():
+        print(f"demo: simulating {duration} s of two busy lanes into {out} (once; reused next time)…", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "sim.cli", "generate", "--seed", str(seed), "--duration", str(duration),
+             "--out", str(out), "--lanes", "2", "--scenario", "busy", "--width", "640", "--height", "360", "--fps", "10"],
+            check=True,
+        )
+    return json.loads((out / "world.json").read_text())
+
+
+def write_configs(var: Path, world_dir: Path, world: dict, broker_port: int, http_port: int) -> list[Path]:
+    mqtt = {"host": "127.0.0.1", "port": broker_port}
+    central = {
+        "mqtt": mqtt, "client_id": "lanewatch-central-demo", "database": str(var / "central" / "lanewatch.sqlite"),
+        "http": {"host": "127.0.0.1", "port": http_port},
+        "sites": [{"id": SITE, "name": "Lào Cai – Hà Khẩu (Kim Thành II)",
+                   "lanes": [{"id": lane["id"], "direction": lane["direction"]} for lane in world["lanes"]]}],
+    }
+    (var / "central.yaml").write_text(yaml.safe_dump(central, allow_unicode=True))
+    edge_files = []
+    for role in ("queue", "gate"):
+        lanes = []
+        for lane in world["lanes"]:
+            cameras = [
+                {"id": cam["id"], "analysis_fps": 5,
+                 "source": {"type": "file", "path": str(world_dir / cam["video"]), "realtime": True, "loop": True},
+                 "geometry": cam["geometry"]}
+                for cam in lane["cameras"] if cam["role"] == role
+            ]
+            lanes.append({"id": lane["id"], "direction": lane["direction"], "cameras": cameras})
+        edge = {"site": SITE, "edge_id": f"{role}-edge", "mqtt": mqtt, "data_dir": str(var / f"{role}-edge"),
+                "status_interval_s": 1.0, "lanes": lanes}
+        path = var / f"edge-{role}.yaml"
+        path.write_text(yaml.safe_dump(edge, allow_unicode=True))
+        edge_files.append(path)
+    return edge_files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--duration", type=int, default=180, help="seconds of simulated lanes (looped)")
+    parser.add_argument("--port", type=int, default=8080, help="web port (another free one if taken)")
+    args = parser.parse_args(argv)
+
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    var = ROOT / "var" / "demo"
+    var.mkdir(parents=True, exist_ok=True)
+    world_dir = var / f"world-seed{args.seed}-{args.duration}s"
+    world = generate_world(world_dir, args.seed, args.duration)
+
+    broker_port, http_port = free_port(18830), free_port(args.port)
+    (var / "mosquitto").mkdir(exist_ok=True)
+    conf = (ROOT / "configs" / "mosquitto" / "demo.conf").read_text()
+    (var / "mosquitto.conf").write_text(conf.replace("@PORT@", str(broker_port)).replace("@DATA@", str(var / "mosquitto")))
+    edge_files = write_configs(var, world_dir, world, broker_port, http_port)
+
+    procs: list[subprocess.Popen] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        procs.append(subprocess.Popen([mosquitto, "-c", str(var / "mosquitto.conf")]))
+        wait_for_port(broker_port)
+        procs.append(subprocess.Popen([sys.executable, "-m", "central.cli", "run", "--config", str(var / "central.yaml")]))
+        wait_for_port(http_port)
+        for path in edge_files:
+            procs.append(subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(path)]))
+        print(f"\n  lanewatch demo: open http://127.0.0.1:{http_port}/   (Ctrl-C stops everything)\n", flush=True)
+        while not stopping:
+            for p in procs:
+                if p.poll() is not None:
+                    print(f"demo: {' '.join(map(str, p.args[:4]))} exited with {p.returncode}; stopping", flush=True)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        print("demo: stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
