@@ -42,11 +42,30 @@ VN_SPECIAL_SERIES = ("LD", "KT", "NG", "NN", "QT", "CV", "HC", "MK", "TD")
 _SEPARATORS = re.compile(r"[\s.\-·•・‧∙⋅_]+")
 
 # Where a digit is expected, these letters are the usual misreads of it, and the inverse.
-TO_DIGIT = {"O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "Z": "2", "A": "4", "S": "5", "G": "6", "T": "7", "B": "8"}
+TO_DIGIT = {
+    "O": "0",
+    "D": "0",
+    "Q": "0",
+    "I": "1",
+    "L": "1",
+    "Z": "2",
+    "A": "4",
+    "S": "5",
+    "G": "6",
+    "T": "7",
+    "B": "8",
+}
 TO_LETTER = {"0": "DOQ", "1": "LI", "2": "Z", "4": "A", "5": "S", "6": "G", "7": "T", "8": "B"}
 
 # Substitution costs for `plate_distance`: the classic OCR pairs are cheap, the looser ones less so.
-_CHEAP_PAIRS = {("0", "O"): 0.25, ("8", "B"): 0.25, ("1", "I"): 0.25, ("5", "S"): 0.25, ("2", "Z"): 0.25, ("6", "G"): 0.25}
+_CHEAP_PAIRS = {
+    ("0", "O"): 0.25,
+    ("8", "B"): 0.25,
+    ("1", "I"): 0.25,
+    ("5", "S"): 0.25,
+    ("2", "Z"): 0.25,
+    ("6", "G"): 0.25,
+}
 _LOOSE_PAIRS = {("0", "D"): 0.5, ("0", "Q"): 0.5, ("1", "L"): 0.5, ("7", "T"): 0.5, ("4", "A"): 0.5}
 
 # A corrected character makes a candidate a little less likely than one read as printed.
@@ -66,7 +85,7 @@ class PlateFormat:
         return len(self.slots)
 
     def matches(self, text: str) -> bool:
-        return len(text) == len(self.slots) and all(ch in slot for ch, slot in zip(text, self.slots))
+        return len(text) == len(self.slots) and all(ch in slot for ch, slot in zip(text, self.slots, strict=True))
 
 
 def _vn_formats() -> list[PlateFormat]:
@@ -78,7 +97,9 @@ def _vn_formats() -> list[PlateFormat]:
         found.append(PlateFormat(f"vn_standard_{n}", "VN", "standard", (*province, standard, *tail)))
         found.append(PlateFormat(f"vn_trailer_{n}", "VN", "trailer", (*province, VN_TRAILER_SERIES, *tail)))
         for series in VN_SPECIAL_SERIES:
-            found.append(PlateFormat(f"vn_special_{series}_{n}", "VN", "special", (*province, series[0], series[1], *tail)))
+            found.append(
+                PlateFormat(f"vn_special_{series}_{n}", "VN", "special", (*province, series[0], series[1], *tail))
+            )
     return found
 
 
@@ -151,7 +172,7 @@ class Corrected:
 
 def _fit(text: str, fmt: PlateFormat) -> Corrected | None:
     out, changed = [], 0
-    for ch, slot in zip(text, fmt.slots):
+    for ch, slot in zip(text, fmt.slots, strict=True):
         if ch in slot:
             out.append(ch)
             continue

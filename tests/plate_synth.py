@@ -24,7 +24,14 @@ FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")  # Debian pac
 Layout = Literal["vn1", "vn2", "cn_blue", "cn_yellow", "cn_yellow2", "cn_green"]
 LAYOUTS: tuple[Layout, ...] = ("vn1", "vn2", "cn_blue", "cn_yellow", "cn_yellow2", "cn_green")
 
-_SIZE_MM = {"vn1": (520, 110), "vn2": (280, 200), "cn_blue": (440, 140), "cn_yellow": (440, 140), "cn_yellow2": (440, 220), "cn_green": (480, 140)}
+_SIZE_MM = {
+    "vn1": (520, 110),
+    "vn2": (280, 200),
+    "cn_blue": (440, 140),
+    "cn_yellow": (440, 140),
+    "cn_yellow2": (440, 220),
+    "cn_green": (480, 140),
+}
 _COLOURS = {  # background, characters (RGB)
     "vn_white": ((236, 236, 230), (20, 20, 20)),
     "vn_yellow": ((238, 196, 40), (20, 20, 20)),
@@ -50,7 +57,13 @@ def random_plate(layout: Layout, rng: random.Random) -> str:
         series = rng.choice([c for c in VN_SERIES] + ["LD", "KT"] + ["C"] * 6 + ["R"] * 3)
         text = province + series + digits(5 if rng.random() < 0.85 else 4)
     elif layout == "cn_green":
-        text = rng.choice(CN_PROVINCES) + rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + rng.choice("DF") + rng.choice(cn_alnum) + digits(4)
+        text = (
+            rng.choice(CN_PROVINCES)
+            + rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ")
+            + rng.choice("DF")
+            + rng.choice(cn_alnum)
+            + digits(4)
+        )
     else:
         province = "云" if rng.random() < 0.5 else rng.choice(CN_PROVINCES)
         letter = "G" if province == "云" and rng.random() < 0.6 else rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ")
@@ -81,7 +94,9 @@ def _colours(layout: Layout, rng: random.Random) -> tuple[tuple[int, int, int], 
     return _COLOURS[{"cn_blue": "cn_blue", "cn_green": "cn_green"}.get(layout, "cn_yellow")]
 
 
-def _draw_row(draw: ImageDraw.ImageDraw, row: str, box: tuple[int, int, int, int], colour: tuple[int, int, int]) -> None:
+def _draw_row(
+    draw: ImageDraw.ImageDraw, row: str, box: tuple[int, int, int, int], colour: tuple[int, int, int]
+) -> None:
     """Characters spread over the box, each squeezed to plate proportions."""
     x0, y0, x1, y1 = box
     height = y1 - y0
@@ -89,7 +104,7 @@ def _draw_row(draw: ImageDraw.ImageDraw, row: str, box: tuple[int, int, int, int
     widths = [height * (0.25 if ch in ".·- " else 0.55) for ch in row]
     scale = min(1.0, (x1 - x0) / sum(widths))
     x = x0 + ((x1 - x0) - sum(widths) * scale) / 2
-    for ch, w in zip(row, widths):
+    for ch, w in zip(row, widths, strict=True):
         w *= scale
         if ch == " ":
             x += w
@@ -133,7 +148,15 @@ def render_plate(text: str, layout: Layout, rng: random.Random, px_per_mm: float
     return cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR)
 
 
-def camera(plate: np.ndarray, rng: random.Random, height_px: int, blur: float = 0.6, noise: float = 4.0, tilt_deg: float = 3.0, jpeg: int = 80) -> np.ndarray:
+def camera(
+    plate: np.ndarray,
+    rng: random.Random,
+    height_px: int,
+    blur: float = 0.6,
+    noise: float = 4.0,
+    tilt_deg: float = 3.0,
+    jpeg: int = 80,
+) -> np.ndarray:
     """The plate as a camera would see it: scaled, tilted, blurred, noisy, JPEG-compressed."""
     h, w = plate.shape[:2]
     scale = height_px / h
@@ -153,10 +176,23 @@ def camera(plate: np.ndarray, rng: random.Random, height_px: int, blur: float = 
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
 
 
-_DISTRACTORS = ["HYUNDAI", "HOWO", "DONGFENG", "0912 345 678", "VAN TAI", "云南物流", "冷藏车", "FOTON", "TẢI TRỌNG 15000 KG", "HINO"]
+_DISTRACTORS = [
+    "HYUNDAI",
+    "HOWO",
+    "DONGFENG",
+    "0912 345 678",
+    "VAN TAI",
+    "云南物流",
+    "冷藏车",
+    "FOTON",
+    "TẢI TRỌNG 15000 KG",
+    "HINO",
+]
 
 
-def scene(text: str, layout: Layout, rng: random.Random, size: tuple[int, int] = (960, 720), plate_height: int = 48) -> Scene:
+def scene(
+    text: str, layout: Layout, rng: random.Random, size: tuple[int, int] = (960, 720), plate_height: int = 48
+) -> Scene:
     """A truck-front-like picture: cab panels, a grille, painted words and the plate low in the middle."""
     w, h = size
     base = np.full((h, w, 3), rng.randrange(60, 160), np.uint8)
@@ -170,7 +206,12 @@ def scene(text: str, layout: Layout, rng: random.Random, size: tuple[int, int] =
         draw.rectangle((int(w * 0.3), y, int(w * 0.7), y + 4), fill=(50, 50, 50))
     font = ImageFont.truetype(str(FONT), size=int(h * 0.045))
     for k, word in enumerate(rng.sample(_DISTRACTORS, 3)):
-        draw.text((int(w * 0.2 + k * w * 0.05), int(h * (0.4 + 0.25 * (k % 2)) + 10 * k)), word, font=font, fill=(245, 245, 245) if sum(cab) < 380 else (20, 20, 20))
+        draw.text(
+            (int(w * 0.2 + k * w * 0.05), int(h * (0.4 + 0.25 * (k % 2)) + 10 * k)),
+            word,
+            font=font,
+            fill=(245, 245, 245) if sum(cab) < 380 else (20, 20, 20),
+        )
     frame = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR)
     plate = camera(render_plate(text, layout, rng), rng, plate_height, noise=2.0)
     ph, pw = plate.shape[:2]

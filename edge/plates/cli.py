@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="vehicle photo or plate crop")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime threads (default 2)")
-    parser.add_argument("--details", action="store_true", help="add rows, box, valid_format and candidates to each object")
+    parser.add_argument(
+        "--details", action="store_true", help="add rows, box, valid_format and candidates to each object"
+    )
     return parser
 
 
@@ -70,7 +72,10 @@ def _entry(path: Path, result: PlateResult, details: bool) -> dict:
             rows=result.rows,
             box=list(result.box) if result.box else None,
             valid_format=result.valid_format,
-            candidates=[{"text": c.text, "confidence": round(c.confidence, 3), "format": c.format.name if c.format else None} for c in result.candidates[:5]],
+            candidates=[
+                {"text": c.text, "confidence": round(c.confidence, 3), "format": c.format.name if c.format else None}
+                for c in result.candidates[:5]
+            ],
         )
     return entry
 

@@ -12,8 +12,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from lanewatch.config import Section
 from lanewatch.contract import PlateCounters, PlateRead
 
 from .counters import LanePlateCounters
@@ -22,17 +23,17 @@ from .reader import XYXY, PlateReader, PlateResult
 from .vote import PlateVote, PlateVotes, Role, VoteConfig
 
 
-class LanePlatesConfig(BaseModel):
+class LanePlatesConfig(Section):
     """When a track's plate is read and how its reads are pooled."""
-
-    model_config = ConfigDict(extra="forbid")
 
     min_interval_s: float = Field(0.25, ge=0, description="least time between two reads of one track's plate")
     max_reads_per_track: int = Field(12, ge=1, description="reads per track after which its plate is left alone")
     settle_confidence: float = Field(0.98, ge=0, le=1, description="a voted plate this confident is read less often...")
     settle_reads: int = Field(3, ge=1, description="...once this many reads agree on it...")
-    settled_interval_s: float = Field(2.0, ge=0, description="...only every this many seconds (a trailer's plate may still come into view)")
-    vote: VoteConfig = Field(default_factory=VoteConfig, description="how reads are pooled per track")
+    settled_interval_s: float = Field(
+        2.0, ge=0, description="...only every this many seconds (a trailer's plate may still come into view)"
+    )
+    vote: VoteConfig = Field(VoteConfig(), description="how reads are pooled per track")
 
 
 @dataclass
@@ -53,7 +54,9 @@ class LanePlates:
         self.counters = LanePlateCounters()
         self._tracks: dict[int, _Track] = {}
 
-    def offer(self, track_id: int, frame_bgr: np.ndarray, plate_box: XYXY, now_s: float, role_hint: Role | None = None) -> PlateResult | None:
+    def offer(
+        self, track_id: int, frame_bgr: np.ndarray, plate_box: XYXY, now_s: float, role_hint: Role | None = None
+    ) -> PlateResult | None:
         """Read the plate in `plate_box` if it is due and good enough; the result, or None if not read."""
         track = self._tracks.setdefault(track_id, _Track(PlateVotes(self.config.vote)))
         if track.reads >= self.config.max_reads_per_track:
@@ -72,7 +75,11 @@ class LanePlates:
             track.votes.add(PlateVote(result.text, result.confidence, result.rows, role_hint, result.crop))
             track.accepted[result.text] += 1
             best = track.votes.best()
-            track.settled = bool(best) and best[0].confidence >= self.config.settle_confidence and track.accepted[best[0].text] >= self.config.settle_reads
+            track.settled = (
+                bool(best)
+                and best[0].confidence >= self.config.settle_confidence
+                and track.accepted[best[0].text] >= self.config.settle_reads
+            )
         return result
 
     def gate(self, frame_bgr: np.ndarray, plate_box: XYXY) -> Quality:
@@ -94,3 +101,24 @@ class LanePlates:
 
     def status(self) -> PlateCounters:
         return self.counters.snapshot()
+
+
+def assign_plates(truck_xyxy: np.ndarray, track_ids: np.ndarray, plate_xyxy: np.ndarray) -> dict[int, XYXY]:
+    """Which detected plate belongs to which tracked truck: the plate's centre must lie inside the
+    truck's box; among several trucks the smallest box wins (the nearer truck in front), and
+    among several plates of one truck the largest (the one best worth reading)."""
+    found: dict[int, tuple[float, XYXY]] = {}
+    for plate in np.asarray(plate_xyxy, float).reshape(-1, 4):
+        cx, cy = (plate[0] + plate[2]) / 2, (plate[1] + plate[3]) / 2
+        owner, owner_area = None, np.inf
+        for box, track_id in zip(np.asarray(truck_xyxy, float).reshape(-1, 4), track_ids, strict=True):
+            if box[0] <= cx <= box[2] and box[1] <= cy <= box[3]:
+                area = (box[2] - box[0]) * (box[3] - box[1])
+                if area < owner_area:
+                    owner, owner_area = int(track_id), area
+        if owner is None:
+            continue
+        plate_area = (plate[2] - plate[0]) * (plate[3] - plate[1])
+        if owner not in found or plate_area > found[owner][0]:
+            found[owner] = (plate_area, (float(plate[0]), float(plate[1]), float(plate[2]), float(plate[3])))
+    return {track_id: box for track_id, (_, box) in found.items()}

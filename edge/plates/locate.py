@@ -37,7 +37,12 @@ class Line:
 
     @property
     def xyxy(self) -> tuple[float, float, float, float]:
-        return float(self.quad[:, 0].min()), float(self.quad[:, 1].min()), float(self.quad[:, 0].max()), float(self.quad[:, 1].max())
+        return (
+            float(self.quad[:, 0].min()),
+            float(self.quad[:, 1].min()),
+            float(self.quad[:, 0].max()),
+            float(self.quad[:, 1].max()),
+        )
 
     @property
     def height(self) -> float:
@@ -201,8 +206,8 @@ def plate_quad(crop_bgr: np.ndarray) -> np.ndarray | None:
             if quad_area <= 0 or area / quad_area < 0.75:
                 continue
             tl, tr, br, bl = quad
-            qw = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
-            qh = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+            qw = float(np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+            qh = float(np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
             if not 1.0 <= qw / max(qh, 1e-6) <= 6.5:
                 continue
             if best is None or area > best[0]:

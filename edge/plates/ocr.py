@@ -150,7 +150,14 @@ class OcrModels:
         self.detect(np.zeros((64, 64, 3), np.uint8))
 
     # ------------------------------------------------------------ detection
-    def detect(self, image: np.ndarray, scale: float = 1.0, max_side: int = 1280, threshold: float = 0.3, min_score: float = 0.5) -> list[TextBox]:
+    def detect(
+        self,
+        image: np.ndarray,
+        scale: float = 1.0,
+        max_side: int = 1280,
+        threshold: float = 0.3,
+        min_score: float = 0.5,
+    ) -> list[TextBox]:
         """Text lines in a BGR image, which is resized by `scale` (capped at `max_side`) first."""
         h, w = image.shape[:2]
         scale = min(scale, max_side / max(h, w))
@@ -194,7 +201,11 @@ class OcrModels:
             # Pad with mid-grey (0 after normalising), the value the model was trained with.
             tensor = np.zeros((len(chunk), 3, REC_HEIGHT, width), np.float32)
             for k, i in enumerate(chunk):
-                line = cv2.resize(crops[i], (widths[i], REC_HEIGHT), interpolation=cv2.INTER_CUBIC if crops[i].shape[0] < REC_HEIGHT else cv2.INTER_AREA)
+                line = cv2.resize(
+                    crops[i],
+                    (widths[i], REC_HEIGHT),
+                    interpolation=cv2.INTER_CUBIC if crops[i].shape[0] < REC_HEIGHT else cv2.INTER_AREA,
+                )
                 tensor[k, :, :, : widths[i]] = (line.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
             probs = self.rec.run(None, {"x": tensor})[0]
             for k, i in enumerate(chunk):

@@ -30,14 +30,23 @@ def sharpness(crop_bgr: np.ndarray) -> float:
     if h < 2 or w < 2:
         return 0.0
     width = max(2, int(round(w * SHARPNESS_HEIGHT / h)))
-    scaled = cv2.resize(grey, (width, SHARPNESS_HEIGHT), interpolation=cv2.INTER_AREA if h > SHARPNESS_HEIGHT else cv2.INTER_LINEAR)
+    scaled = cv2.resize(
+        grey, (width, SHARPNESS_HEIGHT), interpolation=cv2.INTER_AREA if h > SHARPNESS_HEIGHT else cv2.INTER_LINEAR
+    )
     return float(cv2.Laplacian(scaled, cv2.CV_64F).var())
 
 
+TWO_ROW_ASPECT = 2.5  # plates narrower than this (width/height) carry two rows of text
+
+
 def plate_quality(crop_bgr: np.ndarray, min_height_px: float, min_sharpness: float) -> Quality:
+    """Whether a plate crop is worth reading. `min_height_px` is for a one-row plate; a two-row
+    plate (square-ish box) needs twice the height for the same character size."""
     height = float(crop_bgr.shape[0]) if crop_bgr.size else 0.0
-    if height < min_height_px:
-        return Quality(height, 0.0, False, f"plate {height:.0f} px high, below {min_height_px:.0f} px")
+    width = float(crop_bgr.shape[1]) if crop_bgr.size else 0.0
+    needed = min_height_px * (2 if height and width / height < TWO_ROW_ASPECT else 1)
+    if height < needed:
+        return Quality(height, 0.0, False, f"plate {height:.0f} px high, below {needed:.0f} px")
     value = sharpness(crop_bgr)
     if value < min_sharpness:
         return Quality(height, value, False, f"plate sharpness {value:.0f}, below {min_sharpness:.0f}")

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from lanewatch.config import Section
 from lanewatch.plates import Country
 
 from .decode import Candidate, candidates, line_slots
@@ -40,21 +41,38 @@ _FORMAT_COLOURS = {
 COLOUR_MISMATCH = 0.85
 
 
-class PlateReaderConfig(BaseModel):
+class PlateReaderConfig(Section):
     """How plates are located, gated and accepted."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    model_dir: Path | None = Field(None, description="folder with the PP-OCRv4 det/rec ONNX files; default: the copy inside rapidocr-onnxruntime")
+    model_dir: Path | None = Field(
+        None, description="folder with the PP-OCRv4 det/rec ONNX files; default: the copy inside rapidocr-onnxruntime"
+    )
     threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads for the plate models")
-    accept_confidence: float = Field(0.7, ge=0, le=1, description="reads below this confidence are rejected")
-    min_height_px: float = Field(14, ge=4, description="plate boxes lower than this many pixels are not read")
-    min_sharpness: float = Field(60, ge=0, description="plate boxes blurrier than this (Laplacian variance at 32 px height) are not read")
-    hint_margin: float = Field(0.15, ge=0, le=1, description="share of a hint box's size added around it before reading")
-    search_max_side: int = Field(1280, ge=320, le=4096, description="whole-image search runs the text detector at most this large")
-    search_refine: int = Field(3, ge=1, le=10, description="proposals re-read from a sharper crop during a whole-image search")
-    early_accept: float = Field(0.9, ge=0, le=1, description="stop trying further plate hypotheses once a reading fits a format this confidently")
-    crop_max_side: int = Field(480, ge=64, le=2048, description="plate-sized images up to this long side are read as plate crops, not searched")
+    accept_confidence: float = Field(0.5, ge=0, le=1, description="reads below this confidence are rejected")
+    min_height_px: float = Field(
+        14, ge=4, description="one-row plate boxes lower than this many pixels are not read (two-row: twice this)"
+    )
+    min_sharpness: float = Field(
+        60, ge=0, description="plate boxes blurrier than this (Laplacian variance at 32 px height) are not read"
+    )
+    hint_margin: float = Field(
+        0.15, ge=0, le=1, description="share of a hint box's size added around it before reading"
+    )
+    search_max_side: int = Field(
+        1280, ge=320, le=4096, description="whole-image search runs the text detector at most this large"
+    )
+    search_refine: int = Field(
+        3, ge=1, le=10, description="proposals re-read from a sharper crop during a whole-image search"
+    )
+    early_accept: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="stop trying further plate hypotheses once a reading fits a format this confidently",
+    )
+    crop_max_side: int = Field(
+        480, ge=64, le=2048, description="plate-sized images up to this long side are read as plate crops, not searched"
+    )
 
 
 @dataclass(frozen=True)
@@ -111,8 +129,18 @@ class PlateReader:
         country: Country | None = fmt.country if fmt is not None else None
         confidence = round(min(1.0, reading.score), 4)
         accepted = fmt is not None and confidence >= self.config.accept_confidence
-        box = tuple(int(round(v)) for v in reading.box)
-        return PlateResult(best.text, country, 2 if reading.rows == 2 else 1, confidence, reading.ranked, box, fmt is not None, accepted, reading.crop)  # type: ignore[arg-type]
+        x0, y0, x1, y1 = (int(round(v)) for v in reading.box)
+        return PlateResult(
+            text=best.text,
+            country=country,
+            rows=2 if reading.rows == 2 else 1,
+            confidence=confidence,
+            candidates=reading.ranked,
+            box=(x0, y0, x1, y1),
+            valid_format=fmt is not None,
+            accepted=accepted,
+            crop=reading.crop,
+        )
 
     # ------------------------------------------------------------ one region
     def _read_region(self, image: np.ndarray, region: XYXY) -> _Reading | None:
@@ -135,12 +163,32 @@ class PlateReader:
             qx, qy = quad[:, 0], quad[:, 1]
             views.append((warp_quad(crop, quad), (float(qx.min()), float(qy.min()), float(qx.max()), float(qy.max()))))
         steps: list[tuple[int, Callable[[np.ndarray], list[Proposal]]]] = [
-            (0, lambda view: [Proposal((whole_line(*view.shape[:2]),))] if view.shape[1] / view.shape[0] >= 1.8 else []),
-            (1, lambda view: [Proposal((whole_line(*view.shape[:2]),))] if view.shape[1] / view.shape[0] >= 1.8 else []),
+            (
+                0,
+                lambda view: [Proposal((whole_line(*view.shape[:2]),))] if view.shape[1] / view.shape[0] >= 1.8 else [],
+            ),
+            (
+                1,
+                lambda view: [Proposal((whole_line(*view.shape[:2]),))] if view.shape[1] / view.shape[0] >= 1.8 else [],
+            ),
             (0, lambda view: proposals(self._region_rows(view))),
             (1, lambda view: proposals(self._region_rows(view))),
-            (0, lambda view: [Proposal(rows) for rows in split_rows(*view.shape[:2])] if view.shape[1] / view.shape[0] <= 3.2 else []),
-            (1, lambda view: [Proposal(rows) for rows in split_rows(*view.shape[:2])] if view.shape[1] / view.shape[0] <= 3.2 else []),
+            (
+                0,
+                lambda view: (
+                    [Proposal(rows) for rows in split_rows(*view.shape[:2])]
+                    if view.shape[1] / view.shape[0] <= 3.2
+                    else []
+                ),
+            ),
+            (
+                1,
+                lambda view: (
+                    [Proposal(rows) for rows in split_rows(*view.shape[:2])]
+                    if view.shape[1] / view.shape[0] <= 3.2
+                    else []
+                ),
+            ),
         ]
         best: _Reading | None = None
         for view_index, step in steps:
@@ -159,7 +207,9 @@ class PlateReader:
         if best is None:
             return None
         bx0, by0, bx1, by1 = best.box
-        return _Reading(best.best, best.score, best.ranked, best.rows, (bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), best.crop)
+        return _Reading(
+            best.best, best.score, best.ranked, best.rows, (bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), best.crop
+        )
 
     def _region_rows(self, crop: np.ndarray) -> list[Line]:
         ch, cw = crop.shape[:2]
@@ -186,7 +236,7 @@ class PlateReader:
                     quads[key] = len(line_images)
                     line_images.append(warp_quad(image, row.quad))
         if not line_images:
-            return []
+            return [None] * len(props)
         slots = [line_slots(p) for p in self.models.recognise(line_images)]
         readings: list[_Reading | None] = []
         for prop in props:
@@ -197,7 +247,9 @@ class PlateReader:
             x0, y0, x1, y1 = prop.xyxy
             crop = image[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))]
             colour = background_colour(crop)
-            scored = sorted(((_score(c, colour), c) for c in ranked), key=lambda sc: (sc[1].valid_format, sc[0]), reverse=True)
+            scored = sorted(
+                ((_score(c, colour), c) for c in ranked), key=lambda sc: (sc[1].valid_format, sc[0]), reverse=True
+            )
             score, top = scored[0]
             readings.append(_Reading(top, score, tuple(c for _, c in scored), len(prop.rows), prop.xyxy, crop))
         return readings
@@ -205,7 +257,11 @@ class PlateReader:
     # ------------------------------------------------------------ whole image
     def _search(self, image: np.ndarray) -> _Reading | None:
         h, w = image.shape[:2]
-        boxes = [b for b in self.models.detect(image, scale=1.0, max_side=self.config.search_max_side) if _plausible(b, self.config.min_height_px)]
+        boxes = [
+            b
+            for b in self.models.detect(image, scale=1.0, max_side=self.config.search_max_side)
+            if _plausible(b, self.config.min_height_px)
+        ]
         props = proposals(group_rows(boxes))
         # Single detector boxes too: a row merge can swallow a neighbouring label.
         props.extend(Proposal((Line(b.quad, b.score),)) for b in boxes)
@@ -219,7 +275,8 @@ class PlateReader:
 
     def _rank_proposals(self, image: np.ndarray, props: list[Proposal]) -> list[XYXY]:
         """Proposal boxes ordered by how plate-like their quick reading is."""
-        scored = [(_rank(r), p.xyxy) for p, r in zip(props, self._read_proposals(image, props)) if r is not None]
+        readings = self._read_proposals(image, props)
+        scored = [(_rank(r), p.xyxy) for p, r in zip(props, readings, strict=True) if r is not None]
         scored.sort(key=lambda item: item[0], reverse=True)
         unique: list[XYXY] = []
         for _, box in scored:

@@ -24,8 +24,9 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from lanewatch.config import Section
 from lanewatch.contract import PlateRead
 from lanewatch.plates import plate_distance, plate_format
 
@@ -33,14 +34,16 @@ Role = Literal["tractor", "trailer", "vehicle"]
 MAX_CROP_BYTES = 20_000
 
 
-class VoteConfig(BaseModel):
+class VoteConfig(Section):
     """How reads of one track are pooled."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    same_plate_distance: float = Field(2.0, ge=0, description="reads within this plate_distance are taken as the same plate")
+    same_plate_distance: float = Field(
+        2.0, ge=0, description="reads within this plate_distance are taken as the same plate"
+    )
     second_plate_reads: int = Field(2, ge=1, description="reads a second, different plate needs before it is reported")
-    second_plate_share: float = Field(0.25, ge=0, le=1, description="share of the main plate's vote weight a second plate needs")
+    second_plate_share: float = Field(
+        0.25, ge=0, le=1, description="share of the main plate's vote weight a second plate needs"
+    )
     crop_height_px: int = Field(48, ge=16, le=160, description="height of the plate thumbnail attached to events")
 
 
@@ -103,17 +106,23 @@ class PlateVotes:
             return ()
         plates = [_consensus(clusters[0])]
         for cluster in clusters[1:]:
-            if len(cluster.votes) >= self.config.second_plate_reads and cluster.weight >= self.config.second_plate_share * clusters[0].weight:
+            if (
+                len(cluster.votes) >= self.config.second_plate_reads
+                and cluster.weight >= self.config.second_plate_share * clusters[0].weight
+            ):
                 plates.append(_consensus(cluster))
                 break
         roles = _roles(plates)
-        return tuple(self._plate_read(p, role) for p, role in zip(plates, roles))
+        return tuple(self._plate_read(p, role) for p, role in zip(plates, roles, strict=True))
 
     def _clusters(self) -> list[_Cluster]:
         clusters: list[_Cluster] = []
         for vote in sorted(self._votes, key=lambda v: v.confidence, reverse=True):
             for cluster in clusters:
-                if _is_trailer(vote.text) == _is_trailer(cluster.anchor.text) and plate_distance(vote.text, cluster.anchor.text) <= self.config.same_plate_distance:
+                if (
+                    _is_trailer(vote.text) == _is_trailer(cluster.anchor.text)
+                    and plate_distance(vote.text, cluster.anchor.text) <= self.config.same_plate_distance
+                ):
                     cluster.votes.append(vote)
                     break
             else:
@@ -143,16 +152,19 @@ def _consensus(cluster: _Cluster) -> _Consensus:
     length_share = sum(v.confidence for v in group) / cluster.weight
     chars, agreement = [], 1.0
     for i in range(len(group[0].text)):
-        tally: Counter[str] = Counter()
+        tally: defaultdict[str, float] = defaultdict(float)
         for vote in group:
             tally[vote.text[i]] += vote.confidence
-        ch, weight = tally.most_common(1)[0]
+        ch, weight = max(tally.items(), key=lambda kv: kv[1])
         chars.append(ch)
         agreement = min(agreement, weight / sum(tally.values()))
     text = "".join(chars)
     if plate_format(text) is None:  # the per-character winners mix two formats: take the best whole read
         best = max(group, key=lambda v: v.confidence)
-        text, agreement = best.text, sum(v.confidence for v in group if v.text == best.text) / sum(v.confidence for v in group)
+        text, agreement = (
+            best.text,
+            sum(v.confidence for v in group if v.text == best.text) / sum(v.confidence for v in group),
+        )
     agreeing = [v for v in group if v.text == text] or group
     evidence = 1.0 - float(np.prod([1.0 - v.confidence for v in agreeing]))
     rows_tally: Counter[int] = Counter()
@@ -164,7 +176,15 @@ def _consensus(cluster: _Cluster) -> _Consensus:
     with_crop = [v for v in agreeing if v.crop is not None]
     crop = max(with_crop, key=lambda v: v.confidence).crop if with_crop else None
     rows: Literal[1, 2] = 2 if rows_tally.most_common(1)[0][0] == 2 else 1
-    return _Consensus(text, agreement * length_share * evidence, rows, hints.most_common(1)[0][0] if hints else None, crop, len(cluster.votes), cluster.weight)
+    return _Consensus(
+        text,
+        agreement * length_share * evidence,
+        rows,
+        hints.most_common(1)[0][0] if hints else None,
+        crop,
+        len(cluster.votes),
+        cluster.weight,
+    )
 
 
 def _is_trailer(text: str) -> bool:
@@ -196,7 +216,11 @@ def encode_crop(crop: np.ndarray, height_px: int = 48) -> str | None:
         return None
     h, w = crop.shape[:2]
     scale = min(1.0, height_px / h)
-    small = cv2.resize(crop, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA) if scale < 1 else crop
+    small = (
+        cv2.resize(crop, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+        if scale < 1
+        else crop
+    )
     for quality in (85, 70, 50, 30):
         ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if ok and len(buf) * 4 / 3 < MAX_CROP_BYTES:
