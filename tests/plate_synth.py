@@ -1,7 +1,7 @@
 """Synthetic VN and CN plate images for tests, drawn with PIL and the Noto CJK font.
 
 Layouts follow the real plates: VN one-row `24C-123.45` (520×110 mm) and two-row `24C` over
-`123.45` (280×200 mm); CN one-row `云G·12345` (440×140 mm, blue or yellow), the two-row yellow rear
+`123.45` (330×165 mm); CN one-row `云G·12345` (440×140 mm, blue or yellow), the two-row yellow rear
 plate of large vehicles (`云 G` over `12345`, 440×220 mm) and the green new-energy plate. Camera
 effects (scale, tilt, blur, noise, JPEG) are drawn from a seeded generator so every test is repeatable.
 """
@@ -26,7 +26,7 @@ LAYOUTS: tuple[Layout, ...] = ("vn1", "vn2", "cn_blue", "cn_yellow", "cn_yellow2
 
 _SIZE_MM = {
     "vn1": (520, 110),
-    "vn2": (280, 200),
+    "vn2": (330, 165),
     "cn_blue": (440, 140),
     "cn_yellow": (440, 140),
     "cn_yellow2": (440, 220),
@@ -155,17 +155,21 @@ def camera(
     blur: float = 0.6,
     noise: float = 4.0,
     tilt_deg: float = 3.0,
+    shear: float = 0.12,
     jpeg: int = 80,
 ) -> np.ndarray:
-    """The plate as a camera would see it: scaled, tilted, blurred, noisy, JPEG-compressed."""
+    """The plate as a camera would see it: scaled, tilted and sheared (seen from the side),
+    blurred, noisy, JPEG-compressed."""
     h, w = plate.shape[:2]
     scale = height_px / h
     out = cv2.resize(plate, (max(4, int(w * scale)), height_px), interpolation=cv2.INTER_AREA)
     out = cv2.copyMakeBorder(out, 4, 4, 4, 4, cv2.BORDER_REPLICATE)
     angle = rng.uniform(-tilt_deg, tilt_deg)
     oh, ow = out.shape[:2]
-    matrix = cv2.getRotationMatrix2D((ow / 2, oh / 2), angle, 1.0)
-    out = cv2.warpAffine(out, matrix, (ow, oh), borderMode=cv2.BORDER_REPLICATE)
+    rotate = np.vstack([cv2.getRotationMatrix2D((ow / 2, oh / 2), angle, 1.0), [0, 0, 1]])
+    k = rng.uniform(-shear, shear)
+    slant = np.array([[1, k, -k * oh / 2], [0, 1, 0], [0, 0, 1]])
+    out = cv2.warpAffine(out, (slant @ rotate)[:2], (ow, oh), borderMode=cv2.BORDER_REPLICATE)
     if blur > 0:
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.3, blur))
     gain = rng.uniform(0.75, 1.15)

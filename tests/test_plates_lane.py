@@ -19,12 +19,12 @@ def reader() -> PlateReader:
 
 def _approach(text: str, layout: str, seed: int, frames: int = 24) -> list[Scene]:
     """A truck driving towards the camera: its plate grows from 8 to about 60 px high."""
-    rng = random.Random(seed)
     two_rows = layout in ("vn2", "cn_yellow2")
     shots = []
     for i in range(frames):
         height = int(8 + (52 * i / (frames - 1))) * (2 if two_rows else 1)
-        shots.append(scene(text, layout, random.Random(rng.randrange(1 << 30)), size=(640, 480), plate_height=height))  # type: ignore[arg-type]
+        # One truck, one look: the same seed each frame, only the distance changes.
+        shots.append(scene(text, layout, random.Random(seed), size=(640, 480), plate_height=height))  # type: ignore[arg-type]
     return shots
 
 

@@ -26,6 +26,10 @@ STACK_GAP = 0.8
 STACK_OVERLAP = 0.6
 STACK_WIDTH_RATIO = 0.3
 HEIGHT_RATIO = 0.5
+# A region this wide (width/height) may hold a one-row plate; this narrow, a two-row plate
+# (VN 330×165 mm and CN 440×220 mm two-row plates are 2:1, one-row plates 3.1:1 to 4.7:1).
+ONE_ROW_MIN_ASPECT = 1.8
+TWO_ROW_MAX_ASPECT = 2.6
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .locate import TWO_ROW_MAX_ASPECT
+
 SHARPNESS_HEIGHT = 32  # plate crops are resized to this height before measuring sharpness
 
 
@@ -36,15 +38,12 @@ def sharpness(crop_bgr: np.ndarray) -> float:
     return float(cv2.Laplacian(scaled, cv2.CV_64F).var())
 
 
-TWO_ROW_ASPECT = 2.5  # plates narrower than this (width/height) carry two rows of text
-
-
 def plate_quality(crop_bgr: np.ndarray, min_height_px: float, min_sharpness: float) -> Quality:
     """Whether a plate crop is worth reading. `min_height_px` is for a one-row plate; a two-row
     plate (square-ish box) needs twice the height for the same character size."""
     height = float(crop_bgr.shape[0]) if crop_bgr.size else 0.0
     width = float(crop_bgr.shape[1]) if crop_bgr.size else 0.0
-    needed = min_height_px * (2 if height and width / height < TWO_ROW_ASPECT else 1)
+    needed = min_height_px * (2 if height and width / height <= TWO_ROW_MAX_ASPECT else 1)
     if height < needed:
         return Quality(height, 0.0, False, f"plate {height:.0f} px high, below {needed:.0f} px")
     value = sharpness(crop_bgr)

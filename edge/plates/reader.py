@@ -12,11 +12,13 @@ two rows. The reading that fits a plate format with the highest confidence wins.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import numpy as np
 from pydantic import Field
 
@@ -24,7 +26,18 @@ from lanewatch.config import Section
 from lanewatch.plates import Country
 
 from .decode import Candidate, candidates, line_slots
-from .locate import Line, Proposal, background_colour, group_rows, plate_quad, proposals, split_rows, whole_line
+from .locate import (
+    ONE_ROW_MIN_ASPECT,
+    TWO_ROW_MAX_ASPECT,
+    Line,
+    Proposal,
+    background_colour,
+    group_rows,
+    plate_quad,
+    proposals,
+    split_rows,
+    whole_line,
+)
 from .ocr import OcrModels, TextBox, warp_quad
 
 XYXY = tuple[float, float, float, float]
@@ -162,39 +175,9 @@ class PlateReader:
         if quad is not None:
             qx, qy = quad[:, 0], quad[:, 1]
             views.append((warp_quad(crop, quad), (float(qx.min()), float(qy.min()), float(qx.max()), float(qy.max()))))
-        steps: list[tuple[int, Callable[[np.ndarray], list[Proposal]]]] = [
-            (
-                0,
-                lambda view: [Proposal((whole_line(*view.shape[:2]),))] if view.shape[1] / view.shape[0] >= 1.8 else [],
-            ),
-            (
-                1,
-                lambda view: [Proposal((whole_line(*view.shape[:2]),))] if view.shape[1] / view.shape[0] >= 1.8 else [],
-            ),
-            (0, lambda view: proposals(self._region_rows(view))),
-            (1, lambda view: proposals(self._region_rows(view))),
-            (
-                0,
-                lambda view: (
-                    [Proposal(rows) for rows in split_rows(*view.shape[:2])]
-                    if view.shape[1] / view.shape[0] <= 3.2
-                    else []
-                ),
-            ),
-            (
-                1,
-                lambda view: (
-                    [Proposal(rows) for rows in split_rows(*view.shape[:2])]
-                    if view.shape[1] / view.shape[0] <= 3.2
-                    else []
-                ),
-            ),
-        ]
+        steps = [self._as_one_line, self._detected_rows, self._cut_in_two]
         best: _Reading | None = None
-        for view_index, step in steps:
-            if view_index >= len(views):
-                continue
-            view, box_in_crop = views[view_index]
+        for step, (view, box_in_crop) in itertools.product(steps, views):
             found = self._best_of(view, step(view))
             if found is None:
                 continue
@@ -211,6 +194,19 @@ class PlateReader:
             best.best, best.score, best.ranked, best.rows, (bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), best.crop
         )
 
+    @staticmethod
+    def _as_one_line(view: np.ndarray) -> list[Proposal]:
+        h, w = view.shape[:2]
+        return [Proposal((whole_line(h, w),))] if w / h >= ONE_ROW_MIN_ASPECT else []
+
+    def _detected_rows(self, view: np.ndarray) -> list[Proposal]:
+        return proposals(self._region_rows(view))
+
+    @staticmethod
+    def _cut_in_two(view: np.ndarray) -> list[Proposal]:
+        h, w = view.shape[:2]
+        return [Proposal(rows) for rows in split_rows(h, w)] if w / h <= TWO_ROW_MAX_ASPECT else []
+
     def _region_rows(self, crop: np.ndarray) -> list[Line]:
         ch, cw = crop.shape[:2]
         # Upscale so characters reach the size the detector likes: a two-row plate needs twice
@@ -226,32 +222,52 @@ class PlateReader:
         return best
 
     def _read_proposals(self, image: np.ndarray, props: list[Proposal]) -> list[_Reading | None]:
-        """Read every proposal, all lines in one recogniser batch."""
-        quads: dict[bytes, int] = {}
+        """Read every proposal, all lines in one recogniser batch.
+
+        A two-row proposal is read twice: row by row, and with its rows stitched side by side into
+        one line (`云G` + `12345`), which gives the recogniser the context of a whole plate; the
+        short top row alone is where it errs most.
+        """
+        index: dict[bytes, int] = {}
         line_images: list[np.ndarray] = []
+
+        def line(key: bytes, make: Callable[[], np.ndarray]) -> int:
+            if key not in index:
+                index[key] = len(line_images)
+                line_images.append(make())
+            return index[key]
+
+        layouts: list[list[list[int]]] = []  # per proposal: ways to read it, each a list of line indices (rows)
         for prop in props:
-            for row in prop.rows:
-                key = row.quad.tobytes()
-                if key not in quads:
-                    quads[key] = len(line_images)
-                    line_images.append(warp_quad(image, row.quad))
+            rows = [line(row.quad.tobytes(), lambda row=row: warp_quad(image, row.quad)) for row in prop.rows]
+            ways = [rows]
+            if len(rows) == 2:
+                key = b"stitch" + b"".join(row.quad.tobytes() for row in prop.rows)
+                ways.append([line(key, lambda rows=rows: _stitch([line_images[i] for i in rows]))])
+            layouts.append(ways)
         if not line_images:
             return [None] * len(props)
         slots = [line_slots(p) for p in self.models.recognise(line_images)]
         readings: list[_Reading | None] = []
-        for prop in props:
-            ranked = candidates([slots[quads[row.quad.tobytes()]] for row in prop.rows])
-            if not ranked:
+        for prop, ways in zip(props, layouts, strict=True):
+            best_of: dict[str, Candidate] = {}
+            for way in ways:
+                for cand in candidates([slots[i] for i in way]):
+                    if cand.text not in best_of or cand.confidence > best_of[cand.text].confidence:
+                        best_of[cand.text] = cand
+            if not best_of:
                 readings.append(None)
                 continue
             x0, y0, x1, y1 = prop.xyxy
             crop = image[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))]
             colour = background_colour(crop)
             scored = sorted(
-                ((_score(c, colour), c) for c in ranked), key=lambda sc: (sc[1].valid_format, sc[0]), reverse=True
+                ((_score(c, colour), c) for c in best_of.values()),
+                key=lambda sc: (sc[1].valid_format, sc[0]),
+                reverse=True,
             )
             score, top = scored[0]
-            readings.append(_Reading(top, score, tuple(c for _, c in scored), len(prop.rows), prop.xyxy, crop))
+            readings.append(_Reading(top, score, tuple(c for _, c in scored[:8]), len(prop.rows), prop.xyxy, crop))
         return readings
 
     # ------------------------------------------------------------ whole image
@@ -271,6 +287,8 @@ class PlateReader:
             reading = self._read_region(image, _expand(prop_box, 0.25, w, h, min_pad=4))
             if reading is not None and (best is None or _rank(reading) > _rank(best)):
                 best = reading
+            if best is not None and best.best.valid_format and best.score >= self.config.early_accept:
+                break
         return best
 
     def _rank_proposals(self, image: np.ndarray, props: list[Proposal]) -> list[XYXY]:
@@ -295,6 +313,12 @@ def _score(candidate: Candidate, colour: str) -> float:
         return candidate.confidence
     allowed = _FORMAT_COLOURS.get((fmt.country, fmt.kind), set())
     return candidate.confidence * (1.0 if colour in allowed else COLOUR_MISMATCH)
+
+
+def _stitch(rows: list[np.ndarray]) -> np.ndarray:
+    """Rows scaled to one height and laid side by side, top row first."""
+    height = max(r.shape[0] for r in rows)
+    return np.hstack([cv2.resize(r, (max(2, round(r.shape[1] * height / r.shape[0])), height)) for r in rows])
 
 
 def _plausible(box: TextBox, min_height_px: float) -> bool:
