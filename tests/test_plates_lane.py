@@ -96,3 +96,23 @@ def test_assign_plates_to_tracks() -> None:
     assigned = assign_plates(trucks, ids, plates)
     assert assigned == {2: (180.0, 240.0, 240.0, 260.0), 3: (620.0, 240.0, 700.0, 270.0)}
     assert assign_plates(trucks, ids, np.zeros((0, 4))) == {}
+
+
+def test_a_failing_read_is_counted_and_does_not_raise(reader: PlateReader) -> None:
+    shot = scene("24C12345", "vn1", random.Random(5), size=(640, 480), plate_height=40)
+    lane = LanePlates(reader)
+    # A float frame cannot be read: the failure is counted and the lane carries on.
+    assert lane.offer(("cam1", 1), shot.image.astype(np.float32), shot.plate_box, now_s=0) is None
+    assert lane.status().attempted == 1 and lane.status().rejected == 1
+    assert lane.offer(("cam1", 1), shot.image, shot.plate_box, now_s=1) is not None
+    assert lane.plates(("cam1", 1))[0].text == "24C12345"
+    assert lane.plates(("cam2", 1)) == ()  # same track number on another camera: another truck
+
+
+def test_tracks_never_finished_are_forgotten(reader: PlateReader) -> None:
+    shot = scene("24C12345", "vn1", random.Random(5), size=(640, 480), plate_height=40)
+    lane = LanePlates(reader, LanePlatesConfig(forget_after_s=30))
+    lane.offer(1, shot.image, shot.plate_box, now_s=0)
+    assert lane.plates(1)
+    lane.offer(2, shot.image, shot.plate_box, now_s=31)
+    assert lane.plates(1) == () and lane.plates(2)

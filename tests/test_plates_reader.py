@@ -157,3 +157,16 @@ def test_plate_colour_and_outline(layout: Layout, colour: str) -> None:
     assert quad is not None
     expected = np.array([[w // 6, h // 3], [w // 6 + w, h // 3], [w // 6 + w, h // 3 + h], [w // 6, h // 3 + h]])
     assert np.abs(quad - expected).max() < 0.06 * w
+
+
+def test_hint_boxes_outside_or_degenerate_read_nothing(reader: PlateReader) -> None:
+    image = np.full((200, 300, 3), 120, np.uint8)
+    for box in [(400, 400, 500, 450), (100, 100, 100, 140), (120, 80, 60, 20)]:
+        result = reader.read_plate(image, hint_box=box)
+        assert result.text is None and not result.accepted
+
+
+@pytest.mark.parametrize("box", [(1, 2, 3), ("a", 0, 1, 1), (0, 0, float("nan"), 5), object()])
+def test_malformed_hint_boxes_are_refused(reader: PlateReader, box: object) -> None:
+    with pytest.raises(ValueError, match="hint_box"):
+        reader.read_plate(np.zeros((50, 50, 3), np.uint8), hint_box=box)  # type: ignore[arg-type]

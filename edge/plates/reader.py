@@ -126,7 +126,7 @@ class PlateReader:
         image = _as_bgr(image_bgr)
         h, w = image.shape[:2]
         if hint_box is not None:
-            region = _expand(hint_box, self.config.hint_margin, w, h)
+            region = _expand(_check_box(hint_box), self.config.hint_margin, w, h)
             reading = self._read_region(image, region)
         elif max(h, w) <= self.config.crop_max_side and 1.0 <= w / h <= 8.0:
             reading = self._read_region(image, (0, 0, w, h))
@@ -324,6 +324,16 @@ def _stitch(rows: list[np.ndarray]) -> np.ndarray:
 def _plausible(box: TextBox, min_height_px: float) -> bool:
     # Plate characters fill about two thirds of a one-row plate's height, less on two-row plates.
     return box.height >= 0.4 * min_height_px and 0.6 <= box.width / max(box.height, 1e-6) <= 16
+
+
+def _check_box(box: XYXY) -> XYXY:
+    try:
+        values = np.asarray(box, dtype=float).ravel()
+    except (TypeError, ValueError):
+        values = np.zeros(0)
+    if values.size != 4 or not np.isfinite(values).all():
+        raise ValueError(f"hint_box must be (x0, y0, x1, y1) in pixels, got {box!r}")
+    return float(values[0]), float(values[1]), float(values[2]), float(values[3])
 
 
 def _expand(box: XYXY, margin: float, width: int, height: int, min_pad: float = 2) -> XYXY:
