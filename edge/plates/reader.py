@@ -5,9 +5,10 @@ small plate-shaped image is read as a plate crop, and anything else is searched:
 detector runs over the whole image, its lines are grouped into plate proposals, each is read,
 and the most promising few are read again from a sharper, re-detected crop of their region.
 
-Reading a region tries, in one recogniser batch, every way the plate could lie in it: each
-detected row, each pair of stacked rows, the whole region as one line, and the region cut into
-two rows. The reading that fits a plate format with the highest confidence wins.
+Reading a region tries the ways the plate could lie in it, cheapest first (the whole region as
+one line, the detector's rows alone and stacked, the region cut into two rows), on the region as
+cut and on a copy warped upright from the plate's outline, until a reading fits a plate format
+confidently. The reading that fits a format with the highest confidence wins.
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ class PlateReader:
         ch, cw = crop.shape[:2]
         # Upscale so characters reach the size the detector likes: a two-row plate needs twice
         # the height of a one-row plate for the same character size.
-        scale = float(np.clip((192 if cw / ch < 2.5 else 96) / ch, 0.25, 6.0))
+        scale = float(np.clip((192 if cw / ch <= TWO_ROW_MAX_ASPECT else 96) / ch, 0.25, 6.0))
         return group_rows(self.models.detect(crop, scale=scale, min_score=0.4))
 
     def _best_of(self, image: np.ndarray, props: list[Proposal]) -> _Reading | None:
@@ -354,12 +355,12 @@ def _iou(a: XYXY, b: XYXY) -> float:
 def _as_bgr(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise ValueError(f"image must be a uint8 numpy array, got {type(image).__name__} {getattr(image, 'dtype', '')}")
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return np.ascontiguousarray(image[:, :, :3])
-    if image.ndim != 3 or image.shape[2] != 3:
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise ValueError(f"image must be H×W, H×W×3 or H×W×4, got shape {image.shape}")
     if min(image.shape[:2]) < 4:
         raise ValueError(f"image too small to hold a plate: {image.shape[1]}×{image.shape[0]} px")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[2] == 4:
+        return np.ascontiguousarray(image[:, :, :3])
     return image
