@@ -41,6 +41,12 @@ _COLOURS = {  # background, characters (RGB)
 }
 
 
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    if not FONT.is_file():
+        raise FileNotFoundError(f"{FONT} missing: install the Debian package fonts-noto-cjk")
+    return ImageFont.truetype(str(FONT), size=size)
+
+
 @dataclass(frozen=True)
 class Scene:
     image: np.ndarray  # BGR
@@ -100,7 +106,7 @@ def _draw_row(
     """Characters spread over the box, each squeezed to plate proportions."""
     x0, y0, x1, y1 = box
     height = y1 - y0
-    font = ImageFont.truetype(str(FONT), size=int(height * 1.25))
+    font = _font(int(height * 1.25))
     widths = [height * (0.25 if ch in ".·- " else 0.55) for ch in row]
     scale = min(1.0, (x1 - x0) / sum(widths))
     x = x0 + ((x1 - x0) - sum(widths) * scale) / 2
@@ -208,7 +214,7 @@ def scene(
     for k in range(8):  # grille bars
         y = int(h * 0.45 + k * h * 0.025)
         draw.rectangle((int(w * 0.3), y, int(w * 0.7), y + 4), fill=(50, 50, 50))
-    font = ImageFont.truetype(str(FONT), size=int(h * 0.045))
+    font = _font(int(h * 0.045))
     for k, word in enumerate(rng.sample(_DISTRACTORS, 3)):
         draw.text(
             (int(w * 0.2 + k * w * 0.05), int(h * (0.4 + 0.25 * (k % 2)) + 10 * k)),
