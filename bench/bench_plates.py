@@ -39,7 +39,11 @@ TWO_ROW = {"vn2", "cn_yellow2"}
 
 
 def _dev_folder() -> Path | None:
-    candidates = [os.environ.get("LANEWATCH_PLATES_DEV"), ROOT.parent / "shared" / "plates-dev", "/work/shared/plates-dev"]
+    candidates = [
+        os.environ.get("LANEWATCH_PLATES_DEV"),
+        ROOT.parent / "shared" / "plates-dev",
+        "/work/shared/plates-dev",
+    ]
     for candidate in candidates:
         if candidate and (Path(candidate) / "manifest.csv").is_file():
             return Path(candidate)
@@ -127,6 +131,7 @@ def _synthetic_rows(reader: PlateReader, naive: Naive) -> list[dict]:
     plate_cpu: list[float] = []
     naive_cpu: list[float] = []
     naive_hits: dict[str, list[bool]] = defaultdict(list)
+    naive_any: dict[str, list[bool]] = defaultdict(list)
     trucks = 0
     for layout in LAYOUTS:
         country = "VN" if layout.startswith("vn") else "CN"
@@ -141,13 +146,14 @@ def _synthetic_rows(reader: PlateReader, naive: Naive) -> list[dict]:
             for i in range(FRAMES_PER_TRUCK):
                 height = int(8 + 52 * i / (FRAMES_PER_TRUCK - 1)) * (2 if layout in TWO_ROW else 1)
                 shot = scene(text, layout, random.Random(look), size=(960, 720), plate_height=height)
-                _, ms = _cpu(lambda shot=shot, i=i: lane.offer(1, shot.image, shot.plate_box, now_s=i / 10))
+                _, ms = _cpu(lambda lane=lane, shot=shot, i=i: lane.offer(1, shot.image, shot.plate_box, now_s=i / 10))
                 cpu += ms
                 if i in sample:
                     lines, ms = _cpu(lambda shot=shot: naive.lines(shot.image))
                     naive_cpu.append(ms)
                     for key in (country, rows_key):
                         naive_hits[key].append("".join(lines) == text)  # type: ignore[arg-type]
+                        naive_any[key].append(text in lines)  # type: ignore[operator]
             plates = lane.finish(1)
             hit = bool(plates) and plates[0].text == text
             wrong += bool(plates) and plates[0].text != text
@@ -160,7 +166,9 @@ def _synthetic_rows(reader: PlateReader, naive: Naive) -> list[dict]:
         n = len(per_track[key])
         value = _pct(sum(per_track[key]), n)
         rows.append(_row(f"synthetic trucks {key} exact, ours (n={n})", value, "%", "≥ 95", value >= 95))
-        rows.append(_row(f"synthetic {key} exact, naive per frame", _pct(sum(naive_hits[key]), len(naive_hits[key])), "%"))
+        m = len(naive_hits[key])
+        rows.append(_row(f"synthetic {key} exact, naive joined text per frame", _pct(sum(naive_hits[key]), m), "%"))
+        rows.append(_row(f"synthetic {key} exact, naive any one line per frame", _pct(sum(naive_any[key]), m), "%"))
     rows.append(_row("synthetic trucks with a wrong plate", _pct(wrong, trucks), "%", "≤ 1", _pct(wrong, trucks) <= 1))
     rows.append(_row("reads per truck", float(np.mean(reads)), "reads"))
     ours_truck = float(np.mean(plate_cpu))
