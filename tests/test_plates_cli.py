@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
 from plate_synth import camera, random_plate, render_plate, scene
 
 from edge.plates.cli import main
@@ -89,3 +90,19 @@ def test_runs_as_a_program(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert done.returncode == 1, done.stderr
     assert lines[0]["plate"] == text and lines[1]["error"] == "no such file"
+
+
+def test_out_of_range_options_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--min-confidence", "1.5", "x.png"]) == 2
+    assert "--min-confidence" in capsys.readouterr().err
+
+
+def test_min_confidence_decides_what_is_printed(tmp_path: Path) -> None:
+    rng = random.Random(21)
+    text = random_plate("vn1", rng)
+    path = tmp_path / "crop.png"
+    cv2.imwrite(str(path), cv2.resize(render_plate(text, "vn1", rng), (94, 24), interpolation=cv2.INTER_AREA))
+    _, (entry,) = _run(["--min-confidence", "1.0", str(path)])
+    assert entry["plate"] is None and entry["confidence"] < 1.0
+    _, (entry,) = _run(["--min-confidence", "0", str(path)])
+    assert entry["plate"] == text

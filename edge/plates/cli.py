@@ -8,7 +8,7 @@ Example:
 
 An image may be a whole vehicle photo or a tight plate crop (from 94×24 px). `plate` is null when
 no reading fits a VN or CN plate format confidently enough. The exit status is 1 when any image
-could not be read, 2 when the OCR models cannot be loaded.
+could not be read, 2 when the OCR models cannot be loaded or an option is out of range.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TextIO
 
 import cv2
 import numpy as np
+from pydantic import ValidationError
 
 from .ocr import ModelError
 from .reader import PlateReader, PlateReaderConfig, PlateResult
@@ -54,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="vehicle photo or plate crop")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime threads (default 2)")
     parser.add_argument(
+        "--min-confidence",
+        type=float,
+        default=PlateReaderConfig().accept_confidence,
+        metavar="C",
+        help="print a plate only when read at least this confidently (default %(default)s)",
+    )
+    parser.add_argument(
         "--details", action="store_true", help="add rows, box, valid_format and candidates to each object"
     )
     return parser
@@ -84,7 +92,13 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = _parser().parse_args(argv)
     out = out or sys.stdout
     try:
-        reader = PlateReader(PlateReaderConfig(threads=max(1, args.threads)))
+        config = PlateReaderConfig(threads=args.threads, accept_confidence=args.min_confidence)
+        reader = PlateReader(config)
+    except ValidationError as exc:
+        options = {"threads": "--threads", "accept_confidence": "--min-confidence"}
+        problems = "; ".join(f"{options.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
+        print(f"read-plate: {problems}", file=sys.stderr)
+        return 2
     except ModelError as exc:
         print(f"read-plate: {exc}", file=sys.stderr)
         return 2

@@ -52,7 +52,7 @@ _FORMAT_COLOURS = {
     ("VN", "special"): {"white", "yellow", "blue"},
     ("VN", "trailer"): {"white", "yellow"},
 }
-COLOUR_MISMATCH = 0.85
+COLOUR_MISMATCH = 0.6
 
 
 class PlateReaderConfig(Section):
