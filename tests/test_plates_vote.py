@@ -126,3 +126,13 @@ def test_any_reads_give_at_most_two_valid_plates_with_sane_confidence(reads: lis
 @pytest.mark.parametrize("confidence", [0.3, 0.9])
 def test_single_read_confidence_is_kept(confidence: float) -> None:
     assert _votes(("24C12345", confidence)).best()[0].confidence == pytest.approx(confidence)
+
+
+def test_a_trailer_plate_seen_briefly_is_still_reported() -> None:
+    reads = [("云G12345", 0.95)] * 12 + [("云G6789挂", 0.9)] * 2
+    assert {(p.text, p.role) for p in _votes(*reads).best()} == {("云G12345", "tractor"), ("云G6789挂", "trailer")}
+
+
+def test_a_second_plate_whose_reads_disagree_is_dropped() -> None:
+    reads = [("24C12345", 0.9)] * 4 + [("51G97162", 0.6), ("51G97762", 0.6)]
+    assert [p.text for p in _votes(*reads).best()] == ["24C12345"]

@@ -42,7 +42,10 @@ class VoteConfig(Section):
     )
     second_plate_reads: int = Field(2, ge=1, description="reads a second, different plate needs before it is reported")
     second_plate_share: float = Field(
-        0.25, ge=0, le=1, description="share of the main plate's vote weight a second plate needs"
+        0.1, ge=0, le=1, description="share of the main plate's vote weight a second plate needs"
+    )
+    second_plate_confidence: float = Field(
+        0.5, ge=0, le=1, description="voted confidence a second plate needs (its reads must agree)"
     )
     crop_height_px: int = Field(48, ge=16, le=160, description="height of the plate thumbnail attached to events")
 
@@ -105,12 +108,15 @@ class PlateVotes:
         if not clusters:
             return ()
         plates = [_consensus(clusters[0])]
+        # A trailer's plate may be in view for a few frames only, while the tractor's is read until
+        # it settles: a second plate needs agreeing reads more than a large share of the weight.
         for cluster in clusters[1:]:
             if (
                 len(cluster.votes) >= self.config.second_plate_reads
                 and cluster.weight >= self.config.second_plate_share * clusters[0].weight
+                and (second := _consensus(cluster)).confidence >= self.config.second_plate_confidence
             ):
-                plates.append(_consensus(cluster))
+                plates.append(second)
                 break
         roles = _roles(plates)
         return tuple(self._plate_read(p, role) for p, role in zip(plates, roles, strict=True))
