@@ -19,7 +19,9 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -32,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from plate_synth import LAYOUTS, random_plate, scene  # noqa: E402
 
+T = TypeVar("T")
 TRUCKS_PER_LAYOUT = 4
 FRAMES_PER_TRUCK = 30  # 3 s at 10 fps while the plate grows from 8 to 60 px high
 NAIVE_FRAMES_PER_TRUCK = 2  # the naive reader is slow: sample its cost and accuracy
@@ -50,7 +53,7 @@ def _dev_folder() -> Path | None:
     return None
 
 
-def _cpu(fn: Callable[[], object]) -> tuple[object, float]:
+def _cpu(fn: Callable[[], T]) -> tuple[T, float]:
     started = time.process_time()
     value = fn()
     return value, (time.process_time() - started) * 1000
@@ -95,15 +98,15 @@ def _real_rows(reader: PlateReader, naive: Naive) -> list[dict]:
         truth = item["plate_text"]
         country = "VN" if item["set"].startswith("vn") else "CN"
         keys = (country, f"{item['rows']}-row", "all")
-        result, ms = _cpu(lambda image=image: reader.read_plate(image))
+        result, ms = _cpu(partial(reader.read_plate, image))
         kind = "crop" if max(image.shape[:2]) <= reader.config.crop_max_side else "photo"
         cpu_ours[kind].append(ms)
-        lines, naive_ms = _cpu(lambda image=image: naive.lines(image))
+        lines, naive_ms = _cpu(partial(naive.lines, image))
         cpu_naive.append(naive_ms)
         for key in keys:
-            ours[key].append(bool(result.accepted and result.text == truth))  # type: ignore[union-attr]
-            base_joined[key].append("".join(lines) == truth)  # type: ignore[arg-type]
-            base_any[key].append(truth in lines)  # type: ignore[operator]
+            ours[key].append(result.accepted and result.text == truth)
+            base_joined[key].append("".join(lines) == truth)
+            base_any[key].append(truth in lines)
     rows = []
     for key in ("VN", "CN", "1-row", "2-row"):
         if not ours[key]:
@@ -146,14 +149,14 @@ def _synthetic_rows(reader: PlateReader, naive: Naive) -> list[dict]:
             for i in range(FRAMES_PER_TRUCK):
                 height = int(8 + 52 * i / (FRAMES_PER_TRUCK - 1)) * (2 if layout in TWO_ROW else 1)
                 shot = scene(text, layout, random.Random(look), size=(960, 720), plate_height=height)
-                _, ms = _cpu(lambda lane=lane, shot=shot, i=i: lane.offer(1, shot.image, shot.plate_box, now_s=i / 10))
+                _, ms = _cpu(partial(lane.offer, 1, shot.image, shot.plate_box, now_s=i / 10))
                 cpu += ms
                 if i in sample:
-                    lines, ms = _cpu(lambda shot=shot: naive.lines(shot.image))
+                    lines, ms = _cpu(partial(naive.lines, shot.image))
                     naive_cpu.append(ms)
                     for key in (country, rows_key):
-                        naive_hits[key].append("".join(lines) == text)  # type: ignore[arg-type]
-                        naive_any[key].append(text in lines)  # type: ignore[operator]
+                        naive_hits[key].append("".join(lines) == text)
+                        naive_any[key].append(text in lines)
             plates = lane.finish(1)
             hit = bool(plates) and plates[0].text == text
             wrong += bool(plates) and plates[0].text != text

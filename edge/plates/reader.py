@@ -13,6 +13,7 @@ confidently. The reading that fits a format with the highest confidence wins.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -240,11 +241,11 @@ class PlateReader:
 
         layouts: list[list[list[int]]] = []  # per proposal: ways to read it, each a list of line indices (rows)
         for prop in props:
-            rows = [line(row.quad.tobytes(), lambda row=row: warp_quad(image, row.quad)) for row in prop.rows]
+            rows = [line(row.quad.tobytes(), functools.partial(warp_quad, image, row.quad)) for row in prop.rows]
             ways = [rows]
             if len(rows) == 2:
                 key = b"stitch" + b"".join(row.quad.tobytes() for row in prop.rows)
-                ways.append([line(key, lambda rows=rows: _stitch([line_images[i] for i in rows]))])
+                ways.append([line(key, functools.partial(_stitch, [line_images[i] for i in rows]))])
             layouts.append(ways)
         if not line_images:
             return [None] * len(props)
