@@ -1,0 +1,164 @@
+"""Plate reading for the tracked trucks of one lane: when to read, reading, voting, counting.
+
+The edge pipeline calls `offer` for each frame in which a track has a plate box (from the truck
+detector's `plate` class; `assign_plates` pairs plate boxes with truck tracks) and takes
+`plates(track)` when it emits an event; `finish` at the exit line returns the final plates and
+forgets the track. A plate is read only when it is large and sharp enough, not more often than
+`min_interval_s`, and seldom once the vote is settled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import Field
+
+from lanewatch.config import Section
+from lanewatch.contract import PlateCounters, PlateRead
+
+from .counters import LanePlateCounters
+from .quality import Quality, plate_quality
+from .reader import XYXY, PlateReader, PlateResult
+from .vote import PlateVote, PlateVotes, Role, VoteConfig
+
+log = logging.getLogger(__name__)
+
+
+class LanePlatesConfig(Section):
+    """When a track's plate is read and how its reads are pooled."""
+
+    min_interval_s: float = Field(0.25, ge=0, description="least time between two reads of one track's plate")
+    max_reads_per_track: int = Field(12, ge=1, description="reads per track after which its plate is left alone")
+    settle_confidence: float = Field(0.98, ge=0, le=1, description="a voted plate this confident is read less often...")
+    settle_reads: int = Field(3, ge=1, description="...once this many reads agree on it...")
+    settled_interval_s: float = Field(
+        2.0, ge=0, description="...only every this many seconds (a trailer's plate may still come into view)"
+    )
+    forget_after_s: float = Field(600, gt=0, description="a track not offered for this long is forgotten")
+    vote: VoteConfig = Field(VoteConfig(), description="how reads are pooled per track")
+
+
+TrackKey = Hashable  # a track id, or (camera id, track id) when several cameras share the lane
+
+
+@dataclass
+class _Track:
+    votes: PlateVotes
+    last_seen_s: float
+    reads: int = 0
+    last_read_s: float | None = None
+    settled: bool = False
+    accepted: Counter[str] = field(default_factory=Counter)  # accepted reads per text
+
+
+class LanePlates:
+    """Per-track plate state and the plate counters of one lane.
+
+    Safe to call from several camera threads: track state is locked, reads run outside the lock.
+    """
+
+    def __init__(self, reader: PlateReader, config: LanePlatesConfig | None = None):
+        self.reader = reader
+        self.config = config or LanePlatesConfig()
+        self.counters = LanePlateCounters()
+        self._tracks: dict[TrackKey, _Track] = {}
+        self._lock = threading.Lock()
+
+    def offer(
+        self, track: TrackKey, frame_bgr: np.ndarray, plate_box: XYXY, now_s: float, role_hint: Role | None = None
+    ) -> PlateResult | None:
+        """Read the plate in `plate_box` if it is due and good enough; the result, or None if not read.
+
+        `now_s` is a monotonic time in seconds; `role_hint` says where on the truck the plate was
+        seen (`tractor` for a front view, `trailer` for a rear view) when the camera knows.
+        """
+        with self._lock:
+            self._forget_idle(now_s)
+            state = self._tracks.setdefault(track, _Track(PlateVotes(self.config.vote), now_s))
+            state.last_seen_s = now_s
+            if state.reads >= self.config.max_reads_per_track:
+                return None
+            interval = self.config.settled_interval_s if state.settled else self.config.min_interval_s
+            if state.last_read_s is not None and now_s - state.last_read_s < interval:
+                return None
+        try:
+            if not self.gate(frame_bgr, plate_box).ok:
+                self.counters.skip()
+                return None
+            result = self.reader.read_plate(frame_bgr, hint_box=plate_box)
+        except Exception:  # a plate that cannot be read must not stop the lane's counting
+            log.exception("plate read failed for track %s", track)
+            self.counters.read(accepted=False)
+            with self._lock:  # paced like a read, so a bad feed does not fill the log every frame
+                state.reads += 1
+                state.last_read_s = now_s
+            return None
+        self.counters.read(result.accepted)
+        with self._lock:
+            state.reads += 1
+            state.last_read_s = now_s
+            if result.accepted and result.text is not None:
+                state.votes.add(PlateVote(result.text, result.confidence, result.rows, role_hint, result.crop))
+                state.accepted[result.text] += 1
+                best = state.votes.best()
+                state.settled = (
+                    bool(best)
+                    and best[0].confidence >= self.config.settle_confidence
+                    and state.accepted[best[0].text] >= self.config.settle_reads
+                )
+        return result
+
+    def gate(self, frame_bgr: np.ndarray, plate_box: XYXY) -> Quality:
+        """Size and sharpness verdict on the plate box (clipped to the frame)."""
+        h, w = frame_bgr.shape[:2]
+        x0, y0, x1, y1 = (int(round(v)) for v in plate_box)
+        crop = frame_bgr[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)]
+        config = self.reader.config
+        return plate_quality(crop, config.min_height_px, config.min_sharpness)
+
+    def plates(self, track: TrackKey) -> tuple[PlateRead, ...]:
+        """The track's best plates so far (main plate first); empty when none was read."""
+        with self._lock:
+            state = self._tracks.get(track)
+            return state.votes.best() if state else ()
+
+    def finish(self, track: TrackKey) -> tuple[PlateRead, ...]:
+        """The track's final plates; the track is forgotten."""
+        with self._lock:
+            state = self._tracks.pop(track, None)
+            return state.votes.best() if state else ()
+
+    def status(self) -> PlateCounters:
+        return self.counters.snapshot()
+
+    def _forget_idle(self, now_s: float) -> None:
+        # Tracks the tracker dropped without an exit never get `finish`: don't keep them forever.
+        idle = [k for k, t in self._tracks.items() if now_s - t.last_seen_s > self.config.forget_after_s]
+        for key in idle:
+            del self._tracks[key]
+
+
+def assign_plates(truck_xyxy: np.ndarray, track_ids: np.ndarray, plate_xyxy: np.ndarray) -> dict[int, XYXY]:
+    """Which detected plate belongs to which tracked truck: the plate's centre must lie inside the
+    truck's box; among several trucks the smallest box wins (the nearer truck in front), and
+    among several plates of one truck the largest (the one best worth reading)."""
+    found: dict[int, tuple[float, XYXY]] = {}
+    for plate in np.asarray(plate_xyxy, float).reshape(-1, 4):
+        cx, cy = (plate[0] + plate[2]) / 2, (plate[1] + plate[3]) / 2
+        owner, owner_area = None, np.inf
+        for box, track_id in zip(np.asarray(truck_xyxy, float).reshape(-1, 4), track_ids, strict=True):
+            if box[0] <= cx <= box[2] and box[1] <= cy <= box[3]:
+                area = (box[2] - box[0]) * (box[3] - box[1])
+                if area < owner_area:
+                    owner, owner_area = int(track_id), area
+        if owner is None:
+            continue
+        plate_area = (plate[2] - plate[0]) * (plate[3] - plate[1])
+        if owner not in found or plate_area > found[owner][0]:
+            found[owner] = (plate_area, (float(plate[0]), float(plate[1]), float(plate[2]), float(plate[3])))
+    return {track_id: box for track_id, (_, box) in found.items()}
