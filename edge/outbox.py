@@ -118,6 +118,11 @@ class _Row:
     crops: list[tuple[int, str]] = field(default_factory=list)
 
 
+def _size(row: _Row) -> int:
+    """Bytes a row will take in the database, roughly."""
+    return len(row.payload) + ROW_OVERHEAD + sum(len(b64) + ROW_OVERHEAD for _, b64 in row.crops)
+
+
 def _is_full(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
 
@@ -174,6 +179,7 @@ class Outbox:
         self._disk_full = False
         self.lost_in_memory = 0  # events dropped before they had a seq: the writer was stuck and memory full
         self._last_age_prune = 0.0
+        self._growth = 1.5  # bytes a batch adds to the database per byte of `_size` (learnt as it goes)
         self._last_loud = 0.0
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name="outbox-writer", daemon=True)
@@ -247,6 +253,10 @@ class Outbox:
                 except queue.Empty:
                     break
             rows = self._build(builders)
+            # Room first, so that the batch itself does not take the database past a limit.
+            estimate = sum(_size(r) for r in rows)
+            self._maintain(incoming=int(estimate * self._growth))
+            used_before = self._used_pages_bytes()
             while rows and not self._commit(rows):
                 if self._stop.wait(RETRY_S):
                     log.error("outbox: closing with %d event(s) that the disk refused (seq %d-%d)",
@@ -254,7 +264,10 @@ class Outbox:
                     break
             for _ in builders:
                 self._incoming.task_done()
-            self._maintain()
+            if rows and estimate:
+                # Learn how much a batch really takes (page slack, indexes) to make room for the next one.
+                grown = (self._used_pages_bytes() - used_before) / estimate
+                self._growth = min(3.0, max(1.0, 0.7 * self._growth + 0.3 * grown))
 
     def _build(self, builders: list[EventBuilder]) -> list[_Row]:
         rows: list[_Row] = []
@@ -302,20 +315,24 @@ class Outbox:
             if not self._disk_full:
                 log.error("outbox: disk full, %d event(s) wait in memory; making room", len(rows))
             self._disk_full = True
-            needed = sum(len(r.payload) + ROW_OVERHEAD + sum(len(b) for _, b in r.crops) for r in rows)
-            self._make_room(needed * 2)
+            self._make_room(2 * sum(_size(r) for r in rows))
             return False
         if self.on_commit is not None:
             self.on_commit()
         return True
 
     # ------------------------------------------------------------ limits
+    def _used_pages_bytes(self) -> int:
+        with self._lock:
+            return self._used_bytes()
+
     def _used_bytes(self) -> int:
         pages = self._db.execute("PRAGMA page_count").fetchone()[0]
         free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
         return (pages - free) * self._page_size
 
-    def _maintain(self) -> None:
+    def _maintain(self, incoming: int = 0) -> None:
+        """Age limits, then size limits with room for `incoming` bytes about to be committed."""
         now = time.time()
         try:
             with self._lock:
@@ -325,10 +342,10 @@ class Outbox:
                     if now - self._last_age_prune >= AGE_PRUNE_EVERY_S:
                         self._last_age_prune = now
                         self._prune_by_age(now)
-                    if self._used_bytes() > self.limits.max_bytes:
-                        self._shrink(int(self.limits.max_bytes * 0.9), "size limit", undelivered=False)
-                    if self._used_bytes() > self.limits.hard_limit_bytes:
-                        self._shrink(int(self.limits.hard_limit_bytes * 0.9), "hard limit", undelivered=True)
+                    if self._used_bytes() + incoming > self.limits.max_bytes:
+                        self._shrink(int(self.limits.max_bytes * 0.9) - incoming, "size limit", undelivered=False)
+                    if self._used_bytes() + incoming > self.limits.hard_limit_bytes:
+                        self._shrink(int(self.limits.hard_limit_bytes * 0.9) - incoming, "hard limit", undelivered=True)
                 finally:
                     self._sync("FULL")
         except sqlite3.Error as exc:  # a full disk can refuse even deletions; the next pass tries again
@@ -406,8 +423,10 @@ class Outbox:
                     self._db.execute("DELETE FROM crops WHERE seq IN (SELECT value FROM json_each(?))", (keys,))
                 seqs = [s for _, s in picked]
                 if kind == "undelivered":
-                    self._db.executemany("INSERT INTO dropped VALUES (?, ?, ?, ?)",
-                                         [(a, b, time.time(), reason) for a, b in _ranges(seqs)])
+                    for a, b in _ranges(seqs):  # one row per run of seqs: extend the previous drop when it adjoins
+                        if not self._db.execute("UPDATE dropped SET last_seq = ?, at = ? WHERE last_seq = ? AND reason = ?",
+                                                (b, time.time(), a - 1, reason)).rowcount:
+                            self._db.execute("INSERT INTO dropped VALUES (?, ?, ?, ?)", (a, b, time.time(), reason))
                 self._record(kind, reason, seqs)
                 self._db.execute("COMMIT")
                 if kind == "undelivered":
