@@ -53,6 +53,7 @@ RETRY_S = 1.0  # between commit attempts while the disk refuses
 AGE_PRUNE_EVERY_S = 60.0
 ROW_OVERHEAD = 120  # bytes an event row costs beside its payload (id index, pending index, page slack)
 DAY_S = 86_400.0
+REASONS = {"hard limit": "hard limit reached", "disk full": "disk full"}  # why undelivered events were dropped
 
 MIGRATIONS: list[list[str]] = [
     [  # 1: the first outbox
@@ -163,10 +164,13 @@ class Outbox:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
-        # Keep the write-ahead log small beside the database: checkpoint and trim it at a 16th of the hard limit.
-        wal_budget = max(64 * self._page_size, int(self.limits.hard_limit_bytes) // 16)
-        self._db.execute(f"PRAGMA wal_autocheckpoint={min(1000, wal_budget // self._page_size)}")
-        self._db.execute(f"PRAGMA journal_size_limit={wal_budget}")
+        # Keep the write-ahead log small beside the database: checkpoint and trim it at a 16th of the
+        # hard limit or of the disk, whichever is smaller (SQLite's default is 1000 pages).
+        disk = os.statvfs(path.parent)
+        self._wal_budget = max(32 * self._page_size, min(1000 * self._page_size, int(self.limits.hard_limit_bytes) // 16,
+                                                         disk.f_blocks * disk.f_frsize // 16))
+        self._db.execute(f"PRAGMA wal_autocheckpoint={self._wal_budget // self._page_size}")
+        self._db.execute(f"PRAGMA journal_size_limit={self._wal_budget}")
         self._sync("FULL")
         self._migrate()
         self._lock = threading.Lock()
@@ -179,6 +183,7 @@ class Outbox:
         self._disk_full = False
         self.lost_in_memory = 0  # events dropped before they had a seq: the writer was stuck and memory full
         self._last_age_prune = 0.0
+        self._refusals = 0  # commits the disk refused in a row
         self._growth = 1.5  # bytes a batch adds to the database per byte of `_size` (learnt as it goes)
         self._last_loud = 0.0
         self._stop = threading.Event()
@@ -245,7 +250,10 @@ class Outbox:
             except queue.Empty:
                 if self._stop.is_set():
                     return
-                self._maintain()
+                try:
+                    self._maintain()
+                except Exception:
+                    log.exception("outbox: unexpected failure in maintenance")
                 continue
             while len(builders) < MAX_BATCH:
                 try:
@@ -253,21 +261,43 @@ class Outbox:
                 except queue.Empty:
                     break
             rows = self._build(builders)
-            # Room first, so that the batch itself does not take the database past a limit.
-            estimate = sum(_size(r) for r in rows)
-            self._maintain(incoming=int(estimate * self._growth))
-            used_before = self._used_pages_bytes()
-            while rows and not self._commit(rows):
-                if self._stop.wait(RETRY_S):
+            while rows:
+                try:
+                    stored = self._store(chunk := self._fit(rows))
+                except Exception:  # the writer must outlive anything the disk does (a deleted folder...)
+                    log.exception("outbox: unexpected failure while storing %d event(s); retrying", len(rows))
+                    stored = False
+                if stored:
+                    rows = rows[len(chunk):]
+                elif self._stop.wait(RETRY_S):
                     log.error("outbox: closing with %d event(s) that the disk refused (seq %d-%d)",
                               len(rows), rows[0].seq, rows[-1].seq)
                     break
             for _ in builders:
                 self._incoming.task_done()
-            if rows and estimate:
-                # Learn how much a batch really takes (page slack, indexes) to make room for the next one.
-                grown = (self._used_pages_bytes() - used_before) / estimate
-                self._growth = min(3.0, max(1.0, 0.7 * self._growth + 0.3 * grown))
+
+    def _fit(self, rows: list[_Row]) -> list[_Row]:
+        """The first rows of a batch that fit comfortably: an eighth of what the disk can hold, halved
+        again for every commit the disk refused in a row (down to one event)."""
+        budget = max(64 << 10, self._capacity(0)[0] // 8) >> min(self._refusals, 16)
+        total = 0.0
+        for n, row in enumerate(rows):
+            total += _size(row) * self._growth
+            if total > budget:
+                return rows[: max(1, n)]
+        return rows
+
+    def _store(self, rows: list[_Row]) -> bool:
+        """Make room for the rows by the limits, then commit them."""
+        estimate = sum(_size(r) for r in rows)
+        self._maintain(incoming=int(estimate * self._growth))
+        used_before = self._used_pages_bytes()
+        if not self._commit(rows):
+            return False
+        # Learn how much a batch really takes (page slack, indexes) to make room for the next one.
+        grown = (self._used_pages_bytes() - used_before) / estimate
+        self._growth = min(3.0, max(1.0, 0.7 * self._growth + 0.3 * grown))
+        return True
 
     def _build(self, builders: list[EventBuilder]) -> list[_Row]:
         rows: list[_Row] = []
@@ -302,6 +332,7 @@ class Outbox:
                 self._db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (rows[-1].seq,))
                 self._db.execute("COMMIT")
                 self._last_seq = rows[-1].seq
+            self._refusals = 0
             if self._disk_full:
                 log.warning("outbox: the disk takes writes again")
                 self._disk_full = False
@@ -315,6 +346,7 @@ class Outbox:
             if not self._disk_full:
                 log.error("outbox: disk full, %d event(s) wait in memory; making room", len(rows))
             self._disk_full = True
+            self._refusals += 1
             self._make_room(2 * sum(_size(r) for r in rows))
             return False
         if self.on_commit is not None:
@@ -344,8 +376,9 @@ class Outbox:
                         self._prune_by_age(now)
                     if self._used_bytes() + incoming > self.limits.max_bytes:
                         self._shrink(int(self.limits.max_bytes * 0.9) - incoming, "size limit", undelivered=False)
-                    if self._used_bytes() + incoming > self.limits.hard_limit_bytes:
-                        self._shrink(int(self.limits.hard_limit_bytes * 0.9) - incoming, "hard limit", undelivered=True)
+                    hard, reason = self._capacity(incoming)
+                    if self._used_bytes() + incoming > hard:
+                        self._shrink(int(hard * 0.9) - incoming, reason, undelivered=True)
                 finally:
                     self._sync("FULL")
         except sqlite3.Error as exc:  # a full disk can refuse even deletions; the next pass tries again
@@ -354,14 +387,30 @@ class Outbox:
                     self._db.execute("ROLLBACK")
             self._loud("outbox: maintenance failed: %s", exc)
 
+    def _capacity(self, incoming: int) -> tuple[int, str]:
+        """The most the database may hold: the hard limit, or less when the disk has no more room.
+
+        The disk's room keeps a reserve for the write-ahead log and a checkpoint (which grows the
+        database file): with it, the outbox makes room by its own rules before SQLite meets a full disk.
+        """
+        disk = os.statvfs(self.path.parent)
+        spare = disk.f_bavail * disk.f_frsize - 2 * (self._wal_budget + incoming)
+        room = os.stat(self.path).st_size + max(0, spare)  # the file's own pages can always be reused
+        if room < self.limits.hard_limit_bytes:
+            return room, "disk full"
+        return int(self.limits.hard_limit_bytes), "hard limit"
+
     def _make_room(self, needed: int) -> None:
-        """Disk full: a hard limit at the current size. Also checkpoint, so the log's space is reused."""
+        """The disk refused a commit: give back the log's space, then apply the limits as if the
+        database were at its hard limit now."""
         try:
             with self._lock:
+                # The refused transaction left its pages at the end of the log, taking the disk's last
+                # blocks: a checkpoint with TRUNCATE returns them (the committed pages fit in the reserve).
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._sync("NORMAL")
                 try:
                     self._shrink(self._used_bytes() - needed, "disk full", undelivered=True)
-                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 finally:
                     self._sync("FULL")
         except sqlite3.Error as exc:
@@ -430,7 +479,7 @@ class Outbox:
                 self._record(kind, reason, seqs)
                 self._db.execute("COMMIT")
                 if kind == "undelivered":
-                    self._loud("outbox: %s reached: dropped %d undelivered event(s), seq %s", reason, len(seqs),
+                    self._loud("outbox: %s: dropped %d undelivered event(s), seq %s", REASONS.get(reason, reason), len(seqs),
                                _format_ranges(_ranges(seqs)), level=logging.ERROR, force=True)
                 else:
                     log.info("outbox: %s: pruned %d %s (seq %d-%d)", reason, len(seqs),
@@ -548,7 +597,7 @@ class Outbox:
             parts.append(f"disk full: {self.queued} event(s) wait in memory")
         if last_drop is not None and time.time() - last_drop < self.limits.alarm_hold_h * 3600:
             reason = latest[-1][2]
-            parts.append(f"{reason} reached: {dropped_total} undelivered event(s) dropped, latest seq "
+            parts.append(f"{REASONS.get(reason, reason)}: {dropped_total} undelivered event(s) dropped, latest seq "
                          f"{_format_ranges([(a, b) for a, b, _ in latest][::-1])}")
         elif used > self.limits.max_bytes:
             parts.append(f"undelivered events use {used / 2**20:.1f} MiB, over the {self.limits.max_bytes.human_readable()} "
