@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 WINDOW = 200  # QoS 1 events handed to paho and not yet acknowledged
 NO_MATCHING_SUBSCRIBERS = 0x10
-HOLD_MAX_S = 30.0  # longest pause after the broker would not take events
+HOLD_MAX_S = 10.0  # longest pause after the broker would not take events
 REPAIR_CHECK_S = 1.0
 
 
@@ -141,15 +141,16 @@ class Publisher:
             if self._generation != generation:
                 self._take_acks(inflight, inflight_seqs)  # acks that came on the old connection still count
                 generation, cursor = self._generation, 0
+                hold_until, backoff = 0.0, 1.0  # a new connection: try at once
                 inflight.clear()
                 inflight_seqs.clear()
             refused = self._take_acks(inflight, inflight_seqs)
             if refused:
-                if now >= hold_until:
+                cursor = min(cursor, min(s for s, _ in refused) - 1)
+                if now >= hold_until:  # a new pause; refusals of the window already handed join the current one
                     log.warning("broker did not take %d event(s) (%s); holding them for %.0f s",
                                 len(refused), _describe(refused[0][1]), backoff)
-                cursor = min(cursor, min(s for s, _ in refused) - 1)
-                hold_until, backoff = now + backoff, min(backoff * 2, HOLD_MAX_S)
+                    hold_until, backoff = now + backoff, min(backoff * 2, HOLD_MAX_S)
             elif self._delivered_some:
                 backoff = 1.0
             for receipt, live in self._take_receipts():
