@@ -26,7 +26,15 @@ from edge.outbox import Outbox
 from lanewatch import contract
 from lanewatch.config import ConfigError, load_config
 from lanewatch.contract import (
-    EVENT_TYPES, ClockState, EnterEvent, ExitEvent, GateEvent, LaneEvent, LaneStatus, PlateRead, WeighEvent,
+    EVENT_TYPES,
+    ClockState,
+    EnterEvent,
+    ExitEvent,
+    GateEvent,
+    LaneEvent,
+    LaneStatus,
+    PlateRead,
+    WeighEvent,
 )
 from lanewatch.ids import uuid7
 from lanewatch.logs import setup_logging
@@ -88,7 +96,8 @@ def _done(until: str, count: int, outbox: Outbox, publisher: Publisher) -> bool:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="edge config file (YAML): site, edge id, lanes, mqtt, outbox")
     parser.add_argument("--count", type=int, required=True, help="events the outbox should hold in all (seq 1..N)")
-    parser.add_argument("--rate", type=float, default=0.0, help="events per second (0: as fast as the outbox takes them)")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="events per second (0: as fast as the outbox takes them)")
     parser.add_argument("--crop-every", type=int, default=0, help="give every K-th event a plate crop (0: none)")
     parser.add_argument("--until", choices=["committed", "delivered", "confirmed"], default="delivered",
                         help="exit once all N are committed, acknowledged by the broker, or confirmed by the central")
@@ -144,8 +153,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lanewatch-edge loadgen", description=__doc__.split("\n\n")[0],
-                                     epilog="example: lanewatch-edge loadgen --config edge.yaml --count 10000 --rate 500")
+    parser = argparse.ArgumentParser(
+        prog="lanewatch-edge loadgen", description=__doc__.split("\n\n")[0],
+        epilog="example: lanewatch-edge loadgen --config edge.yaml --count 10000 --rate 500")
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:

@@ -167,7 +167,8 @@ class Outbox:
         # Keep the write-ahead log small beside the database: checkpoint and trim it at a 16th of the
         # hard limit or of the disk, whichever is smaller (SQLite's default is 1000 pages).
         disk = os.statvfs(path.parent)
-        self._wal_budget = max(32 * self._page_size, min(1000 * self._page_size, int(self.limits.hard_limit_bytes) // 16,
+        self._wal_budget = max(32 * self._page_size, min(1000 * self._page_size,
+                                                         int(self.limits.hard_limit_bytes) // 16,
                                                          disk.f_blocks * disk.f_frsize // 16))
         self._db.execute(f"PRAGMA wal_autocheckpoint={self._wal_budget // self._page_size}")
         self._db.execute(f"PRAGMA journal_size_limit={self._wal_budget}")
@@ -177,7 +178,8 @@ class Outbox:
         self._incoming: queue.Queue[EventBuilder] = queue.Queue(maxsize=MAX_QUEUED)
         self.on_commit: Callable[[], None] | None = None  # the publisher's wake-up call
         meta = dict(self._db.execute("SELECT key, value FROM meta"))
-        self._last_seq: int = max(meta["last_seq"], self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+        highest = self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        self._last_seq: int = max(meta["last_seq"], highest)
         self._confirmed: int = meta["confirmed_seq"]
         self._confirmed_saved = self._confirmed
         self._disk_full = False
@@ -212,7 +214,8 @@ class Outbox:
             return True
         except queue.Full:
             self.lost_in_memory += 1
-            self._loud("outbox: %d event(s) dropped before they could be stored (disk refuses writes)", self.lost_in_memory)
+            self._loud("outbox: %d event(s) dropped before they could be stored (disk refuses writes)",
+                       self.lost_in_memory)
             return False
 
     @property
@@ -473,14 +476,16 @@ class Outbox:
                 seqs = [s for _, s in picked]
                 if kind == "undelivered":
                     for a, b in _ranges(seqs):  # one row per run of seqs: extend the previous drop when it adjoins
-                        if not self._db.execute("UPDATE dropped SET last_seq = ?, at = ? WHERE last_seq = ? AND reason = ?",
-                                                (b, time.time(), a - 1, reason)).rowcount:
+                        extended = self._db.execute(
+                            "UPDATE dropped SET last_seq = ?, at = ? WHERE last_seq = ? AND reason = ?",
+                            (b, time.time(), a - 1, reason)).rowcount
+                        if not extended:
                             self._db.execute("INSERT INTO dropped VALUES (?, ?, ?, ?)", (a, b, time.time(), reason))
                 self._record(kind, reason, seqs)
                 self._db.execute("COMMIT")
                 if kind == "undelivered":
-                    self._loud("outbox: %s: dropped %d undelivered event(s), seq %s", REASONS.get(reason, reason), len(seqs),
-                               _format_ranges(_ranges(seqs)), level=logging.ERROR, force=True)
+                    self._loud("outbox: %s: dropped %d undelivered event(s), seq %s", REASONS.get(reason, reason),
+                               len(seqs), _format_ranges(_ranges(seqs)), level=logging.ERROR, force=True)
                 else:
                     log.info("outbox: %s: pruned %d %s (seq %d-%d)", reason, len(seqs),
                              "crop(s)" if kind == "crops" else "delivered event(s)", min(seqs), max(seqs))
@@ -600,8 +605,9 @@ class Outbox:
             parts.append(f"{REASONS.get(reason, reason)}: {dropped_total} undelivered event(s) dropped, latest seq "
                          f"{_format_ranges([(a, b) for a, b, _ in latest][::-1])}")
         elif used > self.limits.max_bytes:
-            parts.append(f"undelivered events use {used / 2**20:.1f} MiB, over the {self.limits.max_bytes.human_readable()} "
-                         f"size limit; at {self.limits.hard_limit_bytes.human_readable()} the oldest are dropped")
+            parts.append(f"undelivered events use {used / 2**20:.1f} MiB, over the "
+                         f"{self.limits.max_bytes.human_readable()} size limit; at "
+                         f"{self.limits.hard_limit_bytes.human_readable()} the oldest are dropped")
         if self.lost_in_memory:
             parts.append(f"{self.lost_in_memory} event(s) lost before they could be stored")
         return "; ".join(parts) or None

@@ -13,7 +13,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal, NamedTuple, Union
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, ValidationError, field_validator,
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -208,9 +215,9 @@ class OutboxHealth(_Strict):
     backlog: int = Field(ge=0, description="events not yet acknowledged by the broker")
     oldest_age_s: float | None = Field(None, ge=0)
     alarm: str | None = Field(None, description="set when a disk limit bites")
-    unconfirmed: int = Field(0, ge=0, description="acknowledged by the broker, not yet confirmed by the central's receipt")
-    disk_bytes: int | None = Field(None, ge=0, description="disk space the outbox uses (database and its write-ahead log)")
-    dropped_events: int = Field(0, ge=0, description="undelivered events dropped at the hard limit or on a full disk, ever")
+    unconfirmed: int = Field(0, ge=0, description="acknowledged by the broker, not yet in the central's receipt")
+    disk_bytes: int | None = Field(None, ge=0, description="disk space the outbox uses (database and write-ahead log)")
+    dropped_events: int = Field(0, ge=0, description="undelivered events dropped at the hard limit or on a full disk")
     dropped_seqs: tuple[SeqRange, ...] = Field((), max_length=16, description="the latest of those, as seq ranges")
 
 

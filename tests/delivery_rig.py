@@ -58,14 +58,17 @@ class Rig:
         cameras = lambda lane: [{"id": f"{lane}-cam", "source": {"type": "usb"}}]  # noqa: E731 - never opened by loadgen
         self.edge_config.write_text(yaml.safe_dump({
             "site": SITE, "edge_id": EDGE, "data_dir": str(tmp / "edge"), "status_interval_s": 0.5,
-            "mqtt": {"host": link.host, "port": link.port, "keepalive_s": 5, "reconnect_min_s": 1, "reconnect_max_s": 2},
+            "mqtt": {"host": link.host, "port": link.port, "keepalive_s": 5,
+                     "reconnect_min_s": 1, "reconnect_max_s": 2},
             "outbox": {"repair_after_s": 2, **(outbox or {})},
             "lanes": [{"id": lane, "direction": "export", "cameras": cameras(lane)} for lane in LANES],
         }))
         self.central_config.write_text(yaml.safe_dump({
             "mqtt": {"host": self.broker.host, "port": self.broker.port, "reconnect_max_s": 2},
-            "client_id": f"central-{self.http_port}", "database": str(self.central_db), "http": {"port": self.http_port},
-            "sites": [{"id": SITE, "name": "Lào Cai", "lanes": [{"id": lane, "direction": "export"} for lane in LANES]}],
+            "client_id": f"central-{self.http_port}", "database": str(self.central_db),
+            "http": {"port": self.http_port},
+            "sites": [{"id": SITE, "name": "Lào Cai",
+                       "lanes": [{"id": lane, "direction": "export"} for lane in LANES]}],
         }))
         self.central: subprocess.Popen | None = None
         self.edges: list[subprocess.Popen] = []
@@ -142,7 +145,8 @@ class Rig:
         return _read(self.outbox_path, sql)
 
     def statuses(self) -> list[dict]:
-        return [json.loads(p) for (p,) in _read(self.central_db, "SELECT payload FROM lane_status WHERE edge = ?", (EDGE,))]
+        rows = _read(self.central_db, "SELECT payload FROM lane_status WHERE edge = ?", (EDGE,))
+        return [json.loads(p) for (p,) in rows]
 
     def assert_exactly(self, n: int, timeout: float = 60) -> list[tuple[str, int, dict]]:
         """The central holds exactly seq 1..n from our edge, once each, with the ids the outbox gave them."""

@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -18,7 +17,7 @@ from pydantic import SecretStr
 
 from central.config import CentralConfig
 from central.ingest import Ingest
-from edge.config import EdgeConfig, OutboxConfig
+from edge.config import EdgeConfig
 from edge.delivery import Publisher
 from edge.loadgen import make_builder
 from edge.outbox import Outbox
@@ -193,7 +192,7 @@ def test_tls_with_an_account_delivers_and_a_wrong_password_is_refused(tmp_path, 
                 assert not publisher.connected.is_set() and outbox.health().backlog == 50
                 assert any("broker refused the connection" in r.getMessage() for r in caplog.records)
             else:
-                wait_until(lambda: outbox.health().backlog == 0, 20, "delivered over TLS")
+                wait_until(lambda o=outbox: o.health().backlog == 0, 20, "delivered over TLS")
         finally:
             publisher.stop()
             outbox.close()

@@ -23,7 +23,7 @@ def test_runs_hold_exactly_the_seqs_added(seqs):
         seen.add(s)
     covered = [s for a, b in runs.runs for s in range(a, b + 1)]
     assert covered == sorted(seen)  # sorted, disjoint, nothing extra
-    assert all(b + 1 < a2 for (_, b), (a2, _) in zip(runs.runs, runs.runs[1:]))  # never two touching runs
+    assert all(b + 1 < a2 for (_, b), (a2, _) in zip(runs.runs, runs.runs[1:], strict=False))  # never two touching runs
     top = max(seen, default=0)
     missing = {s for a, b in runs.missing(limit=10**6) for s in range(a, b + 1)}
     assert missing == set(range(1, top + 1)) - seen
