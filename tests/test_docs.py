@@ -70,3 +70,11 @@ def test_every_cli_command_is_in_readme(tool):
     commands = next(a for a in parser._actions if a.dest == "command").choices
     for command in commands:
         assert f"lanewatch-{tool} {command}" in readme, f"lanewatch-{tool} {command} is not in the README"
+
+
+def test_delivery_doc_covers_every_outbox_setting_and_status_field():
+    from edge.config import OutboxConfig
+
+    doc = (ROOT / "docs" / "delivery.md").read_text()
+    for name in [*OutboxConfig.model_fields, *contract.OutboxHealth.model_fields]:
+        assert f"`{name}`" in doc, f"{name} is not in docs/delivery.md"
