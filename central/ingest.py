@@ -109,8 +109,9 @@ class Ingest:
                                     qos=1, retain=True)
 
     def _store(self, store: Store, batch: list[mqtt.MQTTMessage]) -> list[contract.LaneEvent]:
-        """Store a batch; returns its valid events (new or already stored)."""
-        events, lanes = [], set()
+        """Store a batch; returns every event that decoded, stored or dead-lettered for an unknown lane: the
+        receipts count them as received, so that edges do not send them again and again."""
+        events, decoded, lanes = [], [], set()
         for msg in batch:
             try:
                 kind = contract.parse_topic(msg.topic)
@@ -123,6 +124,7 @@ class Ingest:
                     self.counts["statuses"] += 1
                 else:
                     event = contract.decode_event(msg.topic, msg.payload)
+                    decoded.append(event)
                     self._check_known(event.site, event.lane)
                     events.append(event)
                 lanes.add((kind.site, kind.lane))
@@ -136,7 +138,7 @@ class Ingest:
             self.counts["duplicates"] += len(events) - new
         if lanes and self.on_change:
             self.on_change(Change(frozenset(lanes)))
-        return events
+        return decoded
 
     def _check_known(self, site: str, lane: str) -> None:
         if self.config.lane(site, lane) is None:
