@@ -20,9 +20,12 @@ and have their own, shorter retention. An event whose crop was pruned is sent wi
 Disk: limits are measured in database pages in use. Above `max_bytes` crops go (oldest first),
 then delivered events (confirmed by the central first, oldest first). Undelivered events are only
 dropped above `hard_limit_bytes`, oldest first, recorded in `dropped` and raised as an alarm.
-A full disk (SQLITE_FULL) is treated as a hard limit at the current size: the batch stays in
-memory, room is made by the same rules, and the commit is retried; nothing is half-written
-because every change is one SQLite transaction.
+A disk with less room than the hard limit lowers it: before each batch the writer checks the free
+space (keeping a reserve for the write-ahead log) and applies the same rules, reason "disk full".
+If the disk still refuses a commit (SQLITE_FULL: someone else took the last blocks), the batch
+stays in memory, the log is truncated to give its space back, room is made by the same rules and
+the commit is retried in smaller pieces; nothing is half-written because every change is one
+SQLite transaction, and the producers never wait.
 """
 
 from __future__ import annotations
