@@ -3,7 +3,10 @@
 The subscription uses a persistent session (clean start off, long expiry) with QoS 1, so the
 broker keeps events for us while this process is down. Messages are handed from paho's network
 thread to a writer thread that stores them in batches; one bad payload goes to the dead-letter
-table with its reason and never stops the stream.
+table with its reason and never stops the stream. Each message is acknowledged to the broker only
+after its batch is committed (manual acks), so a crash between receipt and commit makes the broker
+send it again instead of losing it. After each batch the central's receipts (central/receipts.py)
+tell the edges what it has stored.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from central.config import CentralConfig
+from central.receipts import Receipts
 from central.store import Store
 from lanewatch import contract
 from lanewatch.mqtt import connect_async, make_client
@@ -36,12 +40,14 @@ class Ingest:
     def __init__(self, config: CentralConfig, on_change: Callable[[Change], None] | None = None):
         self.config = config
         self.on_change = on_change
-        self._queue: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(maxsize=100_000)
+        self._queue: queue.Queue[tuple[int, mqtt.MQTTMessage] | None] = queue.Queue(maxsize=100_000)
         self.client = make_client(config.mqtt, client_id=config.client_id)
+        self.client.manual_ack_set(True)
+        self._generation = 0  # connections so far: an ack is only valid on the connection its message came on
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = lambda client, userdata: log.warning(
             "cannot reach broker %s:%s; retrying with backoff", client.host, client.port)
-        self.client.on_message = lambda client, userdata, msg: self._queue.put(msg)
+        self.client.on_message = lambda client, userdata, msg: self._queue.put((self._generation, msg))
         self.connected = threading.Event()
         self.counts = {"events": 0, "duplicates": 0, "dead_letters": 0, "statuses": 0}
         self._thread = threading.Thread(target=self._write_loop, args=(config.database,), name="ingest", daemon=True)
@@ -61,6 +67,7 @@ class Ingest:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s", reason_code)
             return
+        self._generation += 1
         client.subscribe([(contract.EVENT_SUBSCRIPTION, 1), (contract.STATUS_SUBSCRIPTION, 1)])
         log.info("subscribed to %s (session present: %s)", contract.EVENT_SUBSCRIPTION, flags.session_present)
         self.connected.set()
@@ -68,24 +75,43 @@ class Ingest:
     # ------------------------------------------------------------ writer thread
     def _write_loop(self, database: Path) -> None:
         store = Store(database)
+        receipts = Receipts(store.db)
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                self._publish_receipts(receipts)
+                continue
             if first is None:
                 return
-            batch = [first]
+            batch, ending = [first], False
             while len(batch) < 2000:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
-                    self._store(store, batch)
-                    return
+                    ending = True
+                    break
                 batch.append(item)
-            self._store(store, batch)
+            receipts.note(self._store(store, [msg for _, msg in batch]))
+            for generation, msg in batch:
+                if generation == self._generation:  # older ones are re-sent by the broker on this session
+                    self.client.ack(msg.mid, msg.qos)
+            self._publish_receipts(receipts)
+            if ending:
+                return
 
-    def _store(self, store: Store, batch: list[mqtt.MQTTMessage]) -> None:
-        events, lanes = [], set()
+    def _publish_receipts(self, receipts: Receipts) -> None:
+        if self.connected.is_set():
+            for receipt in receipts.due():
+                self.client.publish(contract.receipt_topic(receipt.site, receipt.edge), contract.encode(receipt),
+                                    qos=1, retain=True)
+
+    def _store(self, store: Store, batch: list[mqtt.MQTTMessage]) -> list[contract.LaneEvent]:
+        """Store a batch; returns every event that decoded, stored or dead-lettered for an unknown lane: the
+        receipts count them as received, so that edges do not send them again and again."""
+        events, decoded, lanes = [], [], set()
         for msg in batch:
             try:
                 kind = contract.parse_topic(msg.topic)
@@ -98,6 +124,7 @@ class Ingest:
                     self.counts["statuses"] += 1
                 else:
                     event = contract.decode_event(msg.topic, msg.payload)
+                    decoded.append(event)
                     self._check_known(event.site, event.lane)
                     events.append(event)
                 lanes.add((kind.site, kind.lane))
@@ -111,6 +138,7 @@ class Ingest:
             self.counts["duplicates"] += len(events) - new
         if lanes and self.on_change:
             self.on_change(Change(frozenset(lanes)))
+        return decoded
 
     def _check_known(self, site: str, lane: str) -> None:
         if self.config.lane(site, lane) is None:

@@ -63,9 +63,11 @@ class EdgeApp:
     def __init__(self, config: EdgeConfig):
         self.config = config
         self.stop_event = threading.Event()
-        self.outbox = Outbox(config.data_dir / "outbox.sqlite")
-        self.publisher = Publisher(config.mqtt, config.site, config.edge_id, self.outbox)
+        self.outbox = Outbox(config.data_dir / "outbox.sqlite", config.outbox)
+        self.publisher = Publisher(config.mqtt, config.site, config.edge_id, self.outbox,
+                                   repair_after_s=config.outbox.repair_after_s)
         self.pipelines = [CameraPipeline(self, lane, cam) for lane in config.lanes for cam in lane.cameras]
+        self._last_alarm: str | None = None
 
     def clock_state(self) -> ClockState:
         return ClockState(synced=False, source="unknown")
@@ -73,31 +75,35 @@ class EdgeApp:
     def emit(self, lane: LaneConfig, camera: CameraConfig, crossing: Crossing) -> None:
         cls = EVENT_CLASSES[crossing.kind]
         event_id = uuid7()
-        topic = contract.event_topic(self.config.site, lane.id)
         fields = dict(
             id=event_id, site=self.config.site, lane=lane.id, edge=self.config.edge_id, camera=camera.id,
             ts=crossing.at.utc, mono_ms=max(0, crossing.at.mono_ns // 1_000_000), clock=self.clock_state(),
             track_id=crossing.track_id,
         )
         log.info("lane %s: %s track %d at %s", lane.id, crossing.kind, crossing.track_id, crossing.at.utc.isoformat())
-        self.outbox.submit(lambda seq: (event_id, topic, contract.encode(cls(seq=seq, **fields))))
+        # Never blocks: the outbox's writer thread commits it; the network is not involved at all.
+        self.outbox.submit(lambda seq: cls(seq=seq, **fields))
 
-    def lane_status(self, lane: LaneConfig) -> LaneStatus:
+    def lane_status(self, lane: LaneConfig, outbox: OutboxHealth) -> LaneStatus:
         pipes = [p for p in self.pipelines if p.lane is lane]
-        backlog, oldest = self.outbox.backlog()
         return LaneStatus(
             site=self.config.site, lane=lane.id, edge=self.config.edge_id, ts=datetime.now(timezone.utc),
             clock=self.clock_state(),
             queue_occupancy=sum(p.lane_camera.queue_occupancy for p in pipes),
             weighbridge_occupied=any(p.lane_camera.weighbridge_tracks for p in pipes),
             cameras={p.camera.id: p.health() for p in pipes},
-            outbox=OutboxHealth(backlog=backlog, oldest_age_s=round(oldest, 1) if oldest is not None else None),
+            outbox=outbox,
         )
 
     def publish_status(self) -> None:
+        outbox = self.outbox.health()
+        if outbox.alarm != self._last_alarm:
+            log.warning("outbox alarm: %s", outbox.alarm or "cleared")
+            self._last_alarm = outbox.alarm
         for lane in self.config.lanes:
             self.publisher.publish_retained(
-                contract.status_topic(self.config.site, lane.id, self.config.edge_id), contract.encode(self.lane_status(lane))
+                contract.status_topic(self.config.site, lane.id, self.config.edge_id),
+                contract.encode(self.lane_status(lane, outbox)),
             )
 
     def run(self, exit_at_end: bool = False, drain_timeout_s: float = 60.0) -> int:
@@ -126,9 +132,8 @@ class EdgeApp:
         self.outbox.flush()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            backlog, _ = self.outbox.backlog()
-            if backlog == 0:
+            if self.outbox.health().backlog == 0:
                 return 0
             time.sleep(0.1)
-        log.error("outbox still holds %d undelivered event(s) after %.0f s", self.outbox.backlog()[0], timeout_s)
+        log.error("outbox still holds %d undelivered event(s) after %.0f s", self.outbox.health().backlog, timeout_s)
         return 3

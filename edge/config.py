@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ByteSize, Field, ValidationInfo, field_validator, model_validator
 
 from lanewatch.config import Section, resolve_path
 from lanewatch.contract import ID_PATTERN, Direction, check_id
@@ -107,12 +107,42 @@ class MotionDetectorConfig(Section):
 DetectorConfig = Annotated[MotionDetectorConfig, Field(discriminator="type")]
 
 
+class OutboxConfig(Section):
+    """How much disk the outbox may use and what goes first when it is tight (see docs/delivery.md)."""
+
+    max_bytes: ByteSize = Field(
+        ByteSize(1 << 30), ge=256 << 10, title="soft size limit",
+        description="above it, plate crops go first (oldest first), then the oldest delivered events; "
+                    "undelivered events are kept. Accepts units: 512MiB, 1GiB",
+    )
+    hard_limit_bytes: ByteSize = Field(
+        ByteSize(4 << 30), ge=512 << 10, title="hard size limit",
+        description="above it, the oldest undelivered events are dropped for good and the status and the log "
+                    "raise an alarm. The database file never grows past it; the write-ahead log adds up to a 16th",
+    )
+    max_age_days: float = Field(30.0, gt=0, description="delivered events older than this are deleted")
+    crop_max_age_days: float = Field(7.0, gt=0, description="plate crops older than this are deleted, delivered or not")
+    repair_after_s: float = Field(
+        30.0, ge=1, description="re-send events the broker acknowledged but the central's receipt still lacks after "
+                                "this long (a broker that crashed loses what it had not passed on)",
+    )
+    alarm_hold_h: float = Field(24.0, ge=0, description="how long the alarm stays up after undelivered events were dropped")
+
+    @model_validator(mode="after")
+    def _soft_below_hard(self) -> OutboxConfig:
+        if self.max_bytes >= self.hard_limit_bytes:
+            raise ValueError(f"max_bytes ({self.max_bytes.human_readable()}) must be below hard_limit_bytes "
+                             f"({self.hard_limit_bytes.human_readable()})")
+        return self
+
+
 class EdgeConfig(Section):
     site: str = Field(pattern=ID_PATTERN, description="site id, e.g. laocai-kimthanh2")
     edge_id: str = Field(pattern=ID_PATTERN, description="this gate computer's id on the broker")
     mqtt: MqttSettings = MqttSettings()
     data_dir: Path = Field(Path("var/edge"), description="where the outbox and images live")
     status_interval_s: float = Field(2.0, gt=0, description="how often lane status is published (retained)")
+    outbox: OutboxConfig = Field(OutboxConfig(), description="disk limits of the outbox")
     detector: DetectorConfig = MotionDetectorConfig()
     lanes: list[LaneConfig] = Field(min_length=1)
 

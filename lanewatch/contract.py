@@ -12,7 +12,17 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal, NamedTuple, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "lanewatch/v1"
@@ -54,13 +64,18 @@ def availability_topic(site: str, edge: str) -> str:
     return f"{TOPIC_ROOT}/{site}/edge/{edge}/availability"
 
 
+def receipt_topic(site: str, edge: str) -> str:
+    """Where the central tells one edge which of its events it has stored (retained)."""
+    return f"{TOPIC_ROOT}/{site}/edge/{edge}/receipt"
+
+
 EVENT_SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/event"
 STATUS_SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/status/+"
 AVAILABILITY_SUBSCRIPTION = f"{TOPIC_ROOT}/+/edge/+/availability"
 ONLINE, OFFLINE = b"online", b"offline"
 
 class Topic(NamedTuple):
-    kind: Literal["event", "status", "summary", "availability"]
+    kind: Literal["event", "status", "summary", "availability", "receipt"]
     site: str
     lane: str | None
     edge: str | None
@@ -72,8 +87,8 @@ def parse_topic(topic: str) -> Topic | None:
     if parts[:2] != TOPIC_ROOT.split("/"):
         return None
     rest = parts[2:]
-    if len(rest) == 4 and rest[1] == "edge" and rest[3] == "availability":
-        return Topic("availability", rest[0], None, rest[2])
+    if len(rest) == 4 and rest[1] == "edge" and rest[3] in ("availability", "receipt"):
+        return Topic(rest[3], rest[0], None, rest[2])  # type: ignore[arg-type]
     if len(rest) == 4 and rest[2] == "status":
         return Topic("status", rest[0], rest[1], rest[3])
     if len(rest) == 3 and rest[2] in ("event", "summary"):
@@ -193,10 +208,17 @@ class PlateCounters(_Strict):
     rejected: int = Field(0, ge=0)
 
 
+SeqRange = tuple[int, int]  # inclusive [first, last] sequence numbers
+
+
 class OutboxHealth(_Strict):
     backlog: int = Field(ge=0, description="events not yet acknowledged by the broker")
     oldest_age_s: float | None = Field(None, ge=0)
     alarm: str | None = Field(None, description="set when a disk limit bites")
+    unconfirmed: int = Field(0, ge=0, description="acknowledged by the broker, not yet in the central's receipt")
+    disk_bytes: int | None = Field(None, ge=0, description="disk space the outbox uses (database and write-ahead log)")
+    dropped_events: int = Field(0, ge=0, description="undelivered events dropped at the hard limit or on a full disk")
+    dropped_seqs: tuple[SeqRange, ...] = Field((), max_length=16, description="the latest of those, as seq ranges")
 
 
 class LaneStatus(_Strict):
@@ -214,6 +236,32 @@ class LaneStatus(_Strict):
     weighbridge: WeighbridgeHealth | None = None
     plates: PlateCounters = PlateCounters()
     outbox: OutboxHealth | None = None
+
+
+class Receipt(_Strict):
+    """The central's account of one edge's events it has stored (retained, republished every `interval_s`).
+
+    The edge re-sends events the broker acknowledged but the central never got: a broker that
+    crashed loses what it had not yet passed on, and only the central can notice.
+    """
+
+    v: Literal[1] = SCHEMA_VERSION
+    site: str = Field(pattern=ID_PATTERN)
+    edge: str = Field(pattern=ID_PATTERN)
+    ts: UtcMs
+    contiguous_seq: int = Field(ge=0, description="every seq from 1 to this one is stored")
+    max_seq: int = Field(ge=0, description="highest seq stored")
+    missing: tuple[SeqRange, ...] = Field((), max_length=64, description="the first gaps between the two, oldest first")
+    interval_s: float = Field(gt=0, description="the central republishes its receipts at least this often")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Receipt:
+        if self.contiguous_seq > self.max_seq:
+            raise ValueError(f"contiguous_seq {self.contiguous_seq} must be <= max_seq {self.max_seq}")
+        for first, last in self.missing:
+            if not self.contiguous_seq < first <= last < self.max_seq:
+                raise ValueError(f"missing range [{first}, {last}] must lie between contiguous_seq and max_seq")
+        return self
 
 
 # ---------------------------------------------------------------- (de)serialising
@@ -283,6 +331,20 @@ def decode_status(topic: str, payload: bytes) -> LaneStatus:
     return status
 
 
+def decode_receipt(topic: str, payload: bytes) -> Receipt:
+    where = parse_topic(topic)
+    if where is None or where.kind != "receipt":
+        raise Rejected(f"not a receipt topic: {topic!r}")
+    data = _load_json(payload)
+    try:
+        receipt = Receipt.model_validate(data)
+    except ValidationError as exc:
+        raise Rejected(f"invalid receipt: {_explain(exc)}") from None
+    if (receipt.site, receipt.edge) != (where.site, where.edge):
+        raise Rejected(f"receipt for {receipt.site}/{receipt.edge} published on topic {topic!r}")
+    return receipt
+
+
 def json_schemas() -> dict:
     """JSON Schema of every message, for consumers outside this codebase."""
     return {
@@ -290,4 +352,5 @@ def json_schemas() -> dict:
         "title": f"lanewatch messages, schema version {SCHEMA_VERSION}",
         "event": _event_adapter.json_schema(),
         "status": LaneStatus.model_json_schema(),
+        "receipt": Receipt.model_json_schema(),
     }

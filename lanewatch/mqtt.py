@@ -8,7 +8,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from lanewatch.config import Section, resolve_path
 
@@ -31,8 +31,15 @@ class MqttSettings(Section):
     password: SecretStr | None = Field(None, description="account password")
     tls: TlsSettings | None = Field(None, description="TLS settings; leave out only on a loopback demo broker")
     keepalive_s: int = Field(30, ge=5, le=600, description="MQTT keep-alive interval")
-    reconnect_min_s: float = Field(1.0, gt=0, description="first reconnect delay")
-    reconnect_max_s: float = Field(60.0, gt=0, description="cap of the exponential reconnect delay")
+    reconnect_min_s: float = Field(1.0, ge=1, description="first reconnect delay (whole seconds)")
+    reconnect_max_s: float = Field(60.0, ge=1, description="cap of the exponential reconnect delay (whole seconds)")
+
+    @model_validator(mode="after")
+    def _delays_in_order(self) -> MqttSettings:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError(f"reconnect_max_s ({self.reconnect_max_s}) must be >= reconnect_min_s "
+                             f"({self.reconnect_min_s})")
+        return self
 
 
 def make_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
@@ -48,7 +55,7 @@ def make_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
             keyfile=str(settings.tls.key_file) if settings.tls.key_file else None,
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
-    client.reconnect_delay_set(min_delay=max(1, round(settings.reconnect_min_s)), max_delay=round(settings.reconnect_max_s))
+    client.reconnect_delay_set(min_delay=round(settings.reconnect_min_s), max_delay=round(settings.reconnect_max_s))
     return client
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -29,7 +30,9 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 
 class Broker:
-    def __init__(self, workdir: Path, port: int | None = None, extra_config: str = ""):
+    def __init__(self, workdir: Path, port: int | None = None, extra_config: str = "",
+                 tls: tuple[Path, Path, Path] | None = None, password_file: Path | None = None):
+        """`tls`: (CA, certificate, key) files for a TLS listener; `password_file`: accounts required."""
         self.workdir = workdir
         self.host = "127.0.0.1"
         self.port = port or free_port()
@@ -37,8 +40,12 @@ class Broker:
         self.config = workdir / "mosquitto.conf"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
+            + (f"cafile {tls[0]}\ncertfile {tls[1]}\nkeyfile {tls[2]}\n" if tls else "")
+            + (f"allow_anonymous false\npassword_file {password_file}\n" if password_file else "allow_anonymous true\n")
+            # As root, Mosquitto drops to its own user and could then not write its persistence file
+            # (or read the password file) under root's private temporary folders.
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + "persistence true\n"
             f"persistence_location {workdir}/\n"
             "max_queued_messages 0\n"  # keep every queued QoS 1 message for offline persistent sessions
             "log_dest stderr\n"

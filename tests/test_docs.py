@@ -17,6 +17,7 @@ EVENTS_DOC = (ROOT / "docs" / "events.md").read_text()
 @pytest.mark.parametrize("topic", [
     contract.event_topic("{site}", "{lane}"), contract.status_topic("{site}", "{lane}", "{edge_id}"),
     contract.summary_topic("{site}", "{lane}"), contract.availability_topic("{site}", "{edge_id}"),
+    contract.receipt_topic("{site}", "{edge_id}"),
 ])
 def test_topic_documented(topic):
     assert f"`{topic}`" in EVENTS_DOC
@@ -33,6 +34,8 @@ def test_examples_in_doc_are_valid_messages():
         if "type" in data:
             contract.decode_event(contract.event_topic(data["site"], data["lane"]), json.dumps(data).encode(),
                                   now=contract.datetime.fromisoformat("2026-12-01T00:00:00+00:00"))
+        elif "contiguous_seq" in data:
+            contract.decode_receipt(contract.receipt_topic(data["site"], data["edge"]), json.dumps(data).encode())
         else:
             contract.decode_status(contract.status_topic(data["site"], data["lane"], data["edge"]), json.dumps(data).encode())
 
@@ -67,3 +70,11 @@ def test_every_cli_command_is_in_readme(tool):
     commands = next(a for a in parser._actions if a.dest == "command").choices
     for command in commands:
         assert f"lanewatch-{tool} {command}" in readme, f"lanewatch-{tool} {command} is not in the README"
+
+
+def test_delivery_doc_covers_every_outbox_setting_and_status_field():
+    from edge.config import OutboxConfig
+
+    doc = (ROOT / "docs" / "delivery.md").read_text()
+    for name in [*OutboxConfig.model_fields, *contract.OutboxHealth.model_fields]:
+        assert f"`{name}`" in doc, f"{name} is not in docs/delivery.md"
