@@ -3,7 +3,9 @@
 The subscription uses a persistent session (clean start off, long expiry) with QoS 1, so the
 broker keeps events for us while this process is down. Messages are handed from paho's network
 thread to a writer thread that stores them in batches; one bad payload goes to the dead-letter
-table with its reason and never stops the stream.
+table with its reason and kind (counted) and never stops the stream. New events go on to
+per-edge sequence tracking (gaps and late fills) and to the aggregator (crossings, lane figures,
+retained summaries).
 """
 
 from __future__ import annotations
@@ -11,18 +13,42 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from central.aggregator import TICK_S, Aggregator
 from central.config import CentralConfig
+from central.sequences import SequenceTracker
 from central.store import Store
 from lanewatch import contract
 from lanewatch.mqtt import connect_async, make_client
 
 log = logging.getLogger(__name__)
+
+
+# Dead-letter kinds, from how the reason starts (the contract's `Rejected` carries only a reason).
+_KINDS = (
+    ("payload too large", "too_large"),
+    ("malformed JSON", "malformed_json"),
+    ("expected a JSON object", "malformed_json"),
+    ("unsupported schema version", "schema_version"),
+    ("timestamp ", "future_timestamp"),
+    ("site/lane ", "unknown_lane"),
+    ("event for ", "topic_mismatch"),
+    ("status for ", "topic_mismatch"),
+    ("not a", "wrong_topic"),
+    ("invalid ", "invalid"),
+)
+DEAD_LETTER_KINDS = tuple(sorted({kind for _, kind in _KINDS} | {"other"}))
+
+
+def classify(reason: str) -> str:
+    return next((kind for start, kind in _KINDS if reason.startswith(start)), "other")
 
 
 @dataclass(frozen=True)
@@ -43,7 +69,9 @@ class Ingest:
             "cannot reach broker %s:%s; retrying with backoff", client.host, client.port)
         self.client.on_message = lambda client, userdata, msg: self._queue.put(msg)
         self.connected = threading.Event()
-        self.counts = {"events": 0, "duplicates": 0, "dead_letters": 0, "statuses": 0}
+        self.counts = {"events": 0, "duplicates": 0, "dead_letters": 0, "statuses": 0, "sequence_gaps": 0,
+                       "gap_fills": 0, "sequence_resets": 0}
+        self.dead_letter_kinds: Counter[str] = Counter()
         self._thread = threading.Thread(target=self._write_loop, args=(config.database,), name="ingest", daemon=True)
 
     def start(self) -> None:
@@ -68,8 +96,15 @@ class Ingest:
     # ------------------------------------------------------------ writer thread
     def _write_loop(self, database: Path) -> None:
         store = Store(database)
+        self.sequences = SequenceTracker(store.sequences())
+        self.aggregator = Aggregator(self.config, store, publish=self._publish_retained)
+        self.aggregator.start()
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=TICK_S)
+            except queue.Empty:
+                self._aggregate(set())  # quiet lanes still turn lost and stale on time
+                continue
             if first is None:
                 return
             batch = [first]
@@ -82,9 +117,20 @@ class Ingest:
                     self._store(store, batch)
                     return
                 batch.append(item)
-            self._store(store, batch)
+            self._aggregate(self._store(store, batch))
 
-    def _store(self, store: Store, batch: list[mqtt.MQTTMessage]) -> None:
+    def _aggregate(self, lanes: set[tuple[str, str]]) -> None:
+        try:
+            lanes |= self.aggregator.run(idle=self._queue.empty())
+        except Exception:  # a bug in the figures must not stop events being stored
+            log.exception("aggregation failed; events keep being stored")
+        if lanes and self.on_change:
+            self.on_change(Change(frozenset(lanes)))
+
+    def _publish_retained(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1, retain=True)
+
+    def _store(self, store: Store, batch: list[mqtt.MQTTMessage]) -> set[tuple[str, str]]:
         events, lanes = [], set()
         for msg in batch:
             try:
@@ -95,6 +141,7 @@ class Ingest:
                     status = contract.decode_status(msg.topic, msg.payload)
                     self._check_known(status.site, status.lane)
                     store.put_status(status)
+                    self.aggregator.on_status(status)
                     self.counts["statuses"] += 1
                 else:
                     event = contract.decode_event(msg.topic, msg.payload)
@@ -103,14 +150,36 @@ class Ingest:
                 lanes.add((kind.site, kind.lane))
             except contract.Rejected as exc:
                 log.warning("dead letter from %s: %s", msg.topic, exc.reason)
-                store.add_dead_letter(msg.topic, exc.reason, msg.payload)
+                kind_of = classify(exc.reason)
+                store.add_dead_letter(msg.topic, exc.reason, msg.payload, kind=kind_of)
                 self.counts["dead_letters"] += 1
+                self.dead_letter_kinds[kind_of] += 1
         if events:
-            new = store.add_events(events)
-            self.counts["events"] += new
-            self.counts["duplicates"] += len(events) - new
-        if lanes and self.on_change:
-            self.on_change(Change(frozenset(lanes)))
+            new = store.add_new_events(events)
+            self.counts["events"] += len(new)
+            self.counts["duplicates"] += len(events) - len(new)
+            self._track_sequences(store, new)
+            self.aggregator.on_events(new)
+        return lanes
+
+    def _track_sequences(self, store: Store, events: list[contract.LaneEvent]) -> None:
+        touched = {}
+        for e in sorted(events, key=lambda e: (e.edge, e.seq)):
+            state, what = self.sequences.observe(e.site, e.edge, e.seq, e.ts.timestamp())
+            touched[(e.site, e.edge)] = state
+            if what == "gap":
+                self.counts["sequence_gaps"] += 1
+                log.warning("edge %s/%s: events missing before seq %d (%d missing in all)",
+                            e.site, e.edge, e.seq, state.missing)
+            elif what == "fill":
+                self.counts["gap_fills"] += 1
+            elif what == "reset":
+                self.counts["sequence_resets"] += 1
+                log.warning("edge %s/%s started its sequence over at %d", e.site, e.edge, e.seq)
+            elif what == "repeat":
+                log.warning("edge %s/%s sent seq %d again under a new event id", e.site, e.edge, e.seq)
+        now = time.time()
+        store.put_sequences([state.row(now) for state in touched.values()])
 
     def _check_known(self, site: str, lane: str) -> None:
         if self.config.lane(site, lane) is None:
