@@ -75,6 +75,9 @@ class Aggregator:
         self.last_run: dict[LaneKey, float] = {}
         self.last_event: dict[LaneKey, float] = {}
         self.edge_status: dict[LaneKey, dict[str, tuple[float, int]]] = {}  # edge -> (received, occupancy)
+        # Crossings that finished (or were lost) recently, by key: the figures' input, kept in step with
+        # what this aggregator writes so that a summary needs no query.
+        self.finished: dict[LaneKey, dict[str, Finished]] = {}
         self.summaries: dict[LaneKey, tuple[LaneSummary, float | None]] = {}
         self.published: dict[LaneKey, tuple[str, float]] = {}
         self.last_tick = 0.0
@@ -83,7 +86,12 @@ class Aggregator:
     # ------------------------------------------------------------ inputs
     def start(self) -> None:
         now = self.clock()
-        for key in self.lanes:
+        for key, (site, lane) in self.lanes.items():
+            since = self._figures_since(now, site)
+            self.finished[key] = {
+                r["key"]: Finished(r["status"], _epoch(r["enter_ts"]), _epoch(r["gate_ts"]), _epoch(r["exit_ts"]),
+                                   r["wait_s"], r["processing_s"], r["crossing_s"])
+                for r in self.store.finished_since(site.id, lane.id, since, lookback_s=self.params.window_s + 3600)}
             self._rebuild(key, now - self.params.window_s - self.params.settle_s)
             received = self.store.last_event_received(*key)
             if received is not None:
@@ -149,6 +157,12 @@ class Aggregator:
         result, changed, removed = book.assemble(now)
         if changed or removed:
             self.store.write_crossings(*key, self.lanes[key][1].direction, changed, removed)
+            finished = self.finished.setdefault(key, {})
+            for c in changed:
+                finished[c.key] = Finished(c.status, c.enter_ts, c.gate_ts, c.exit_ts, c.wait_s, c.processing_s,
+                                           c.crossing_s)
+            for k in removed:
+                finished.pop(k, None)
         book.prune(now)
         self.results[key] = result
 
@@ -189,16 +203,21 @@ class Aggregator:
             data_age = max(now - received for received, _ in edges.values())  # one silent edge makes the lane stale
         fresh = [occ for received, occ in edges.values() if not is_stale(now - received, self.metrics)]
         result = self.results.get(key)
-        start = min(day_start(now, site.timezone), now - 3600)
-        rows = self.store.finished_since(site.id, lane.id, start, lookback_s=self.params.window_s + 3600)
-        finished = [Finished(r["status"], _epoch(r["enter_ts"]), _epoch(r["gate_ts"]), _epoch(r["exit_ts"]),
-                             r["wait_s"], r["processing_s"], r["crossing_s"]) for r in rows]
+        since = self._figures_since(now, site)
+        kept = self.finished.setdefault(key, {})
+        for k in [k for k, f in kept.items() if max(f.enter_ts or 0, f.gate_ts or 0, f.exit_ts or 0) < since]:
+            del kept[k]
+        finished = list(kept.values())
         return lane_summary(LaneInputs(
             site=site.id, lane=lane.id, direction=lane.direction, is_open=is_open, now=now,
             day_start=day_start(now, site.timezone), data_age_s=data_age,
             queue_length=(result.waiting + result.processing) if result else 0,
             waiting=result.waiting if result else 0,
             camera_occupancy=sum(fresh) if fresh else None, finished=finished), self.metrics)
+
+    @staticmethod
+    def _figures_since(now: float, site: SiteDef) -> float:
+        return min(day_start(now, site.timezone), now - 3600)
 
     def _store_and_publish(self, key: LaneKey, summary: LaneSummary, now: float) -> bool:
         self.store.put_summary(summary, now)

@@ -141,6 +141,7 @@ class _Arrival:
     passage: _Passage | None = None
     method: Method | None = None
     distance: float | None = None
+    reads: str = ""  # all plate reads as one string: the distance cache's key (strings keep their hash)
 
     @property
     def ts(self) -> float:
@@ -155,6 +156,7 @@ class _Passage:
     events: list[Obs] = field(default_factory=list)
     arrival: _Arrival | None = None
     later_exit: float | None = None  # exit time of a truck that took the gate after this one, same edge
+    reads: str = ""
 
     @property
     def gate(self) -> Obs | None:
@@ -288,24 +290,56 @@ def _match_tracks(arrivals: list[_Arrival], passages: list[_Passage], params: As
             _join(max(options, key=lambda a: a.ts), p, "track", None)
 
 
+PairCache = dict[str, dict[str, "float | None"]]  # passage reads -> arrival reads -> distance
+
+
+def _reads_key(plates: Sequence[Plate]) -> str:
+    # Strings cache their hash: the pair cache is looked up thousands of times per recompute.
+    return "\n".join(f"{p.text}\t{p.role}" for p in plates)
+
+
+class _Distances:
+    """Plate distance between an arrival's and a passage's reads, remembered across recomputes."""
+
+    def __init__(self, distance: PlateDistance, cache: PairCache):
+        self.distance = distance
+        self.cache = cache
+
+    def row(self, p: _Passage) -> dict[str, float | None]:
+        return self.cache.setdefault(p.reads, {})
+
+    def between(self, a: _Arrival, p: _Passage) -> float | None:
+        if not a.reads or not p.reads:
+            return None
+        row = self.row(p)
+        d = row.get(a.reads, -1.0)
+        if d == -1.0:
+            d = row[a.reads] = plates_distance(a.plates(), p.plates(), self.distance)
+        return d
+
+
 def _match_plates(arrivals: list[_Arrival], passages: list[_Passage], params: AssemblyParams,
-                  distance: PlateDistance) -> dict[tuple[int, int], float | None]:
-    """Join mutual clear best plate matches; returns every distance computed, for later checks."""
+                  distances: _Distances) -> None:
+    """Join the mutual clear best plate matches."""
     times = [a.ts for a in arrivals]
-    plates_a = [a.plates() for a in arrivals]
-    dist: dict[tuple[int, int], float | None] = {}
+    limit = params.max_distance + params.margin  # farther pairs can be neither a match nor a rival
     best_for_a: dict[int, list[tuple[float, int]]] = {}
     best_for_p: dict[int, list[tuple[float, int]]] = {}
+    reads_a = [a.reads for a in arrivals]
     for pi, p in enumerate(passages):
-        plates_p = p.plates()
+        if not p.reads:
+            continue
+        row = distances.row(p)
         lo = bisect.bisect_left(times, p.t - params.window_s)
         hi = bisect.bisect_right(times, p.t)
         for ai in range(lo, hi):
-            if not plates_p or not plates_a[ai]:
+            reads = reads_a[ai]
+            if not reads:
                 continue
-            d = plates_distance(plates_a[ai], plates_p, distance)
-            dist[ai, pi] = d
-            if d is not None and d < params.max_distance + params.margin:
+            d = row.get(reads, -1.0)
+            if d == -1.0:
+                d = distances.between(arrivals[ai], p)
+            if d is not None and d < limit:
                 best_for_a.setdefault(ai, []).append((d, pi))
                 best_for_p.setdefault(pi, []).append((d, ai))
 
@@ -328,7 +362,6 @@ def _match_plates(arrivals: list[_Arrival], passages: list[_Passage], params: As
         theirs = clear_best([o for o in best_for_a.get(ai, []) if passages[o[1]].arrival is None])
         if theirs is not None and theirs[1] == pi:
             _join(arrivals[ai], p, "plate", d)
-    return dist
 
 
 def _skeleton(arrivals: list[_Arrival]) -> list[_Arrival]:
@@ -354,11 +387,9 @@ def _skeleton(arrivals: list[_Arrival]) -> list[_Arrival]:
 
 
 def _fill_blocks(arrivals: list[_Arrival], passages: list[_Passage], skeleton: list[_Arrival],
-                 dist: dict[tuple[int, int], float | None], params: AssemblyParams, now: float) -> tuple[int, int]:
+                 distances: _Distances, params: AssemblyParams, now: float) -> tuple[int, int]:
     """Pair unmatched trucks by queue order between skeleton matches; returns the trailing block's
     (unmatched arrivals, unmatched passages) for the queue length."""
-    a_index = {id(a): i for i, a in enumerate(arrivals)}
-    p_index = {id(p): i for i, p in enumerate(passages)}
     bounds = [(-math.inf, -math.inf)] + [(a.ts, a.passage.t) for a in skeleton] + [(math.inf, math.inf)]  # type: ignore[union-attr]
     free_a = [a for a in arrivals if a.passage is None]
     free_p = [p for p in passages if p.arrival is None]
@@ -381,17 +412,16 @@ def _fill_blocks(arrivals: list[_Arrival], passages: list[_Passage], skeleton: l
         pairs = list(zip(block_a, block_p))
         if not all(a.ts <= p.t <= a.ts + params.window_s for a, p in pairs):
             continue
-        distances = [dist.get((a_index[id(a)], p_index[id(p)])) for a, p in pairs]
-        if any(d is not None and d > params.max_distance for d in distances):
+        ds = [distances.between(a, p) for a, p in pairs]
+        if any(d is not None and d > params.max_distance for d in ds):
             continue  # a plate contradicts the order: something unseen happened here
         rivals_closer = any(
-            (other := dist.get((a_index[id(b)], p_index[id(p)]))) is not None and d is not None
-            and other + params.margin <= d
-            for (_, p), d in zip(pairs, distances) for b in block_a
+            (other := distances.between(b, p)) is not None and d is not None and other + params.margin <= d
+            for (_, p), d in zip(pairs, ds) for b in block_a
         )
         if rivals_closer:
             continue
-        for (a, p), d in zip(pairs, distances):
+        for (a, p), d in zip(pairs, ds):
             _join(a, p, "plate_fifo" if d is not None else "fifo", d)
         if last:
             trailing = (0, 0)
@@ -471,14 +501,19 @@ def _record(arrival: _Arrival | None, passage: _Passage | None, params: Assembly
     )
 
 
-def assemble(events: Iterable[Obs], now: float, params: AssemblyParams, distance: PlateDistance) -> Assembly:
-    """Crossings of one lane from its events, as known at `now` (UTC epoch seconds)."""
+def assemble(events: Iterable[Obs], now: float, params: AssemblyParams, distance: PlateDistance,
+             cache: PairCache | None = None) -> Assembly:
+    """Crossings of one lane from its events, as known at `now` (UTC epoch seconds). `cache` keeps
+    plate distances between calls (a lane is reassembled often, mostly from the same reads)."""
     events = list(events)
     arrivals = _arrivals([e for e in events if e.type == "enter"], params)
     passages = _passages([e for e in events if e.type in GATE_SIDE], params)
+    for x in (*arrivals, *passages):
+        x.reads = _reads_key(x.plates())
     _match_tracks(arrivals, passages, params)
-    dist = _match_plates(arrivals, passages, params, distance)
-    waiting_a, waiting_p = _fill_blocks(arrivals, passages, _skeleton(arrivals), dist, params, now)
+    distances = _Distances(distance, {} if cache is None else cache)
+    _match_plates(arrivals, passages, params, distances)
+    waiting_a, waiting_p = _fill_blocks(arrivals, passages, _skeleton(arrivals), distances, params, now)
     crossings = [_record(a, a.passage, params, now) for a in arrivals]
     crossings += [_record(None, p, params, now) for p in passages if p.arrival is None]
     crossings.sort(key=lambda c: (c.start_ts, c.key))
@@ -505,6 +540,7 @@ class LaneBook:
         # What the caller holds for this book, by key; None: held, content unknown (rewrite it).
         self.output: dict[str, Crossing | None] = dict.fromkeys(known)
         self.last: Assembly | None = None
+        self.pair_cache: PairCache = {}
 
     @property
     def keep_s(self) -> float:
@@ -527,7 +563,9 @@ class LaneBook:
 
     def assemble(self, now: float) -> tuple[Assembly, list[Crossing], list[str]]:
         """Recompute; returns the assembly, the crossings that changed and the keys that vanished."""
-        result = assemble(self.events.values(), now, self.params, self.distance)
+        if len(self.pair_cache) > 20_000:
+            self.pair_cache.clear()
+        result = assemble(self.events.values(), now, self.params, self.distance, self.pair_cache)
         fresh = {c.key: c for c in result.crossings}
         changed = [c for k, c in fresh.items() if self.output.get(k, False) != c]
         removed = [k for k in self.output if k not in fresh]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
@@ -90,6 +91,16 @@ class Store:
         self.db.enable_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across crashes, fsync at checkpoints
         self.migrate()
+
+    @classmethod
+    def reader(cls, conn: sqlite3.Connection) -> Store:
+        """Reading through an open connection (the web side's read-only ones): no migration, no writes."""
+        store = cls.__new__(cls)
+        store.db = sqlite_utils.Database(conn)
+        return store
+
+    def close(self) -> None:
+        self.db.close()
 
     @property
     def version(self) -> int:
@@ -207,7 +218,7 @@ class Store:
         """Crossings of a lane that passed the gate or left at or after `since` (started up to
         `lookback_s` earlier), plus lost ones that entered since."""
         cur = self.db.execute(
-            "SELECT status, enter_ts, gate_ts, exit_ts, wait_s, processing_s, crossing_s FROM crossings "
+            "SELECT key, status, enter_ts, gate_ts, exit_ts, wait_s, processing_s, crossing_s FROM crossings "
             "WHERE site = ? AND lane = ? AND start_ts >= ? AND (gate_ts >= ? OR exit_ts >= ? OR status = 'lost')",
             [site, lane, iso_utc(since - lookback_s), *[iso_utc(since)] * 2])
         names = [d[0] for d in cur.description]

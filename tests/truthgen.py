@@ -63,6 +63,9 @@ def busy_day(day: datetime, lane: str = "out-1", seed: int = 1, renege_rate: flo
         hour = int(t // 3600)
         if hour >= 24:
             break
+        if hourly[hour] == 0:
+            t = (hour + 1) * 3600.0
+            continue
         t += rng.expovariate(hourly[hour] / 3600)
         if int(t // 3600) == hour and t < 86400:
             arrivals.append(t)
