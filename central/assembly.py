@@ -513,6 +513,9 @@ def assemble(events: Iterable[Obs], now: float, params: AssemblyParams, distance
     _match_tracks(arrivals, passages, params)
     distances = _Distances(distance, {} if cache is None else cache)
     _match_plates(arrivals, passages, params, distances)
+    _fill_blocks(arrivals, passages, _skeleton(arrivals), distances, params, now)
+    # Once order has placed some trucks, a plate that had two equal candidates may have one left.
+    _match_plates(arrivals, passages, params, distances)
     waiting_a, waiting_p = _fill_blocks(arrivals, passages, _skeleton(arrivals), distances, params, now)
     crossings = [_record(a, a.passage, params, now) for a in arrivals]
     crossings += [_record(None, p, params, now) for p in passages if p.arrival is None]

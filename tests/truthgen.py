@@ -40,13 +40,16 @@ def iso(t: datetime) -> str:
 
 
 def _plates(rng: random.Random, fleet: list[str]) -> list[dict]:
-    if fleet and rng.random() < 0.25:  # fleets run trucks with consecutive numbers: near-identical plates
-        base = rng.choice(fleet)
-        text = base[:-1] + str((int(base[-1]) + rng.randint(1, 3)) % 10)
-    elif rng.random() < 0.6:
-        text = f"{rng.choice(['24', '21', '12', '29'])}{rng.choice(VN_SERIES)}{rng.randint(0, 99999):05d}"
-    else:
-        text = "云" + rng.choice("GAH") + "".join(rng.choice(CN_TAIL[-10:] if i else CN_TAIL) for i in range(5))
+    while True:
+        if fleet and rng.random() < 0.25:  # fleets run trucks with consecutive numbers: near-identical plates
+            base = rng.choice(fleet)
+            text = base[:-1] + str((int(base[-1]) + rng.randint(1, 3)) % 10)
+        elif rng.random() < 0.6:
+            text = f"{rng.choice(['24', '21', '12', '29'])}{rng.choice(VN_SERIES)}{rng.randint(0, 99999):05d}"
+        else:
+            text = "云" + rng.choice("GAH") + "".join(rng.choice(CN_TAIL[-10:] if i else CN_TAIL) for i in range(5))
+        if text not in fleet:  # a plate belongs to one truck
+            break
     fleet.append(text)
     country = "CN" if text.startswith("云") else "VN"
     return [{"text": text, "country": country, "rows": 1, "role": "vehicle"}]
