@@ -32,6 +32,24 @@ CURRENT_FIGURES = ("queue_length", "waiting", "camera_occupancy", "trucks_per_ho
                    "direction_expected_wait_s")
 
 
+# Parameters shared by the endpoints (module level: FastAPI resolves annotations by name).
+SiteId = Annotated[str, Path(description="site id", max_length=63)]
+LaneId = Annotated[str, Path(description="lane id", max_length=63)]
+
+Site = Annotated[str | None, Query(description="site id", max_length=63)]
+Lane = Annotated[str | None, Query(description="lane id", max_length=63)]
+Dir = Annotated[Literal["export", "import"] | None, Query(description="export (VN→CN) or import (CN→VN)")]
+PlateExact = Annotated[str | None, Query(description="whole plate, e.g. 24C-123.45 or 24C12345", max_length=20)]
+PlatePart = Annotated[str | None, Query(description="any part of the plate, e.g. 12345", max_length=20)]
+From = Annotated[str | None, Query(alias="from", description="crossings that started at or after (ISO-8601)")]
+To = Annotated[str | None, Query(description="crossings that started before (ISO-8601)")]
+Status = Annotated[str | None, Query(description="waiting, processing, complete, lost or partial")]
+Tz = Annotated[str | None, Query(description="zone of times shown and of times given without offset: "
+                                             "vn (UTC+7), cn (UTC+8), utc, an IANA zone, or ±HH:MM")]
+Order = Annotated[Literal["asc", "desc"], Query(description="by start time")]
+
+
+
 class LaneChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: str = Field(min_length=1, max_length=80, description="who opens or closes the lane (recorded)")
@@ -108,9 +126,6 @@ def create_api(config: CentralConfig, broadcaster: Broadcaster) -> FastAPI:
     @api.exception_handler(history.QueryError)
     async def _bad_query(request: Request, exc: history.QueryError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
-
-    SiteId = Annotated[str, Path(description="site id", max_length=63)]
-    LaneId = Annotated[str, Path(description="lane id", max_length=63)]
 
     @api.get("/lanes", summary="Every lane now: figures, edge statuses, recent events")
     def lanes() -> dict:
@@ -200,18 +215,6 @@ def create_api(config: CentralConfig, broadcaster: Broadcaster) -> FastAPI:
             start=history.parse_time(from_, zone, "from") if from_ else None,
             end=history.parse_time(to, zone, "to") if to else None,
         ).check()
-
-    Site = Annotated[str | None, Query(description="site id", max_length=63)]
-    Lane = Annotated[str | None, Query(description="lane id", max_length=63)]
-    Dir = Annotated[Literal["export", "import"] | None, Query(description="export (VN→CN) or import (CN→VN)")]
-    PlateExact = Annotated[str | None, Query(description="whole plate, e.g. 24C-123.45 or 24C12345", max_length=20)]
-    PlatePart = Annotated[str | None, Query(description="any part of the plate, e.g. 12345", max_length=20)]
-    From = Annotated[str | None, Query(alias="from", description="crossings that started at or after (ISO-8601)")]
-    To = Annotated[str | None, Query(description="crossings that started before (ISO-8601)")]
-    Status = Annotated[str | None, Query(description="waiting, processing, complete, lost or partial")]
-    Tz = Annotated[str | None, Query(description="zone of times shown and of times given without offset: "
-                                                 "vn (UTC+7), cn (UTC+8), utc, an IANA zone, or ±HH:MM")]
-    Order = Annotated[Literal["asc", "desc"], Query(description="by start time")]
 
     @api.get("/crossings", summary="Crossings, filtered and paginated", response_model=CrossingPage)
     def crossings(site: Site = None, lane: Lane = None, direction: Dir = None, plate: PlateExact = None,

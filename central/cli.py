@@ -74,6 +74,8 @@ def _query(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, CentralConfig)
     try:
+        if args.limit is not None and args.limit < 1:
+            raise history.QueryError(f"--limit must be at least 1, got {args.limit}")
         zone = history.zone(args.tz)
         if args.site is not None and config.site(args.site) is None:
             raise history.QueryError(f"no site {args.site!r} in {args.config}")
@@ -87,13 +89,13 @@ def _query(args: argparse.Namespace) -> int:
         ).check()
         with closing(history.connect(config.database)) as conn:
             if args.format == "csv":
-                rows = history.iter_all(conn, flt, zone, args.order)
+                rows = history.iter_all(conn, flt, zone, args.order or "asc")
                 if args.limit:
                     rows = (r for r, _ in zip(rows, range(args.limit)))
                 for chunk in history.csv_chunks(rows):
                     sys.stdout.write(chunk)
                 return 0
-            page = history.page(conn, flt, zone, args.limit or 100, args.cursor, args.order)
+            page = history.page(conn, flt, zone, args.limit or 100, args.cursor, args.order or "desc")
     except history.QueryError as exc:
         print(f"lanewatch-central query: {exc}", file=sys.stderr)
         return 2
@@ -145,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--status", help="waiting, processing, complete, lost or partial")
     query.add_argument("--tz", default="vn", help="zone of times shown and given: vn (UTC+7, default), cn (UTC+8), "
                                                   "utc, an IANA zone or ±HH:MM")
-    query.add_argument("--order", choices=["asc", "desc"], default="desc", help="by start time (default newest first)")
+    query.add_argument("--order", choices=["asc", "desc"], help="by start time (table: newest first; CSV: oldest first)")
     query.add_argument("--limit", type=int, default=None, help="rows (table: one page, default 100, at most 1000; "
                                                              "CSV: default all)")
     query.add_argument("--cursor", help="next page of a table (printed at the end of the previous one)")

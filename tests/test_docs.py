@@ -33,6 +33,8 @@ def test_examples_in_doc_are_valid_messages():
         if "type" in data:
             contract.decode_event(contract.event_topic(data["site"], data["lane"]), json.dumps(data).encode(),
                                   now=contract.datetime.fromisoformat("2026-12-01T00:00:00+00:00"))
+        elif "direction" in data:
+            contract.decode_summary(contract.summary_topic(data["site"], data["lane"]), json.dumps(data).encode())
         else:
             contract.decode_status(contract.status_topic(data["site"], data["lane"], data["edge"]), json.dumps(data).encode())
 
