@@ -110,7 +110,7 @@ class Aggregator:
         for key, obs in by_lane.items():
             if key not in self.books:
                 continue
-            too_old = self.books[key].add(obs)
+            too_old = self.books[key].add(obs, now)
             if too_old:
                 # It may join events the book has already let go: rebuild from the store, from early enough.
                 start = min(o.ts for o in too_old) - 2 * self.params.window_s
@@ -124,11 +124,10 @@ class Aggregator:
         self.dirty.add(key)
 
     # ------------------------------------------------------------ work
-    def run(self, idle: bool) -> set[LaneKey]:
+    def run(self) -> set[LaneKey]:
         """Recompute the lanes that are due; returns the lanes whose summary changed."""
         now = self.clock()
-        due = {k for k in self.dirty
-               if idle or now - self.last_run.get(k, 0.0) >= self.config.metrics.recompute_interval_s}
+        due = {k for k in self.dirty if now - self.last_run.get(k, 0.0) >= self.config.metrics.recompute_interval_s}
         if now - self.last_tick >= TICK_S:
             due |= set(self.lanes)
             self.last_tick = now
@@ -144,6 +143,8 @@ class Aggregator:
         site, lane = key
         frozen = self.store.frozen_event_ids(site, lane, start, lookback_s=3 * self.params.window_s)
         book = LaneBook(self.params, self.distance, start=start, known=self.store.crossing_keys_since(site, lane, start))
+        if key in self.books:
+            book.frontier = self.books[key].frontier  # edges still delivering a backlog: keep following them
         book.load(Obs.from_payload(payload) for event_id, payload in self.store.lane_events_since(site, lane, start)
                   if event_id not in frozen)
         self.books[key] = book

@@ -524,6 +524,9 @@ def assemble(events: Iterable[Obs], now: float, params: AssemblyParams, distance
     return Assembly(crossings, waiting=max(0, waiting_a - waiting_p), processing=processing)
 
 
+FRONTIER_MEMORY_S = 600.0  # an edge silent this long (wall clock) is caught up or gone: pruning stops waiting
+
+
 class LaneBook:
     """One lane's recent events and their crossings, recomputed as events arrive.
 
@@ -531,7 +534,10 @@ class LaneBook:
     hands them over as final and forgets their events. Every event of the lane at or after
     `start` is in the book (or in a crossing finalised before it). An event that could have
     joined something already pruned is refused by `add`: the caller rebuilds the book from the
-    store from earlier on.
+    store from earlier on. Pruning follows each edge's frontier (the newest event time it has
+    delivered), not only the wall clock: while an edge replays its backlog after an outage, the
+    book keeps the `window + settle` behind where the replay has got to — a backlog costs one
+    rebuild and stays as cheap per truck as live traffic.
     """
 
     def __init__(self, params: AssemblyParams, distance: PlateDistance, start: float = -math.inf,
@@ -544,15 +550,19 @@ class LaneBook:
         self.output: dict[str, Crossing | None] = dict.fromkeys(known)
         self.last: Assembly | None = None
         self.pair_cache: PairCache = {}
+        # edge -> (wall-clock time it last delivered, newest event time it has delivered)
+        self.frontier: dict[str, tuple[float, float]] = {}
 
     @property
     def keep_s(self) -> float:
         return self.params.window_s + self.params.settle_s
 
-    def add(self, events: Iterable[Obs]) -> list[Obs]:
+    def add(self, events: Iterable[Obs], now: float) -> list[Obs]:
         """Add events (known ids are ignored); returns the ones too old for this book, not added."""
         too_old = []
         for e in events:
+            seen = self.frontier.get(e.edge)
+            self.frontier[e.edge] = (now, e.ts if seen is None else max(seen[1], e.ts))
             if e.ts < self.start + self.params.window_s:
                 too_old.append(e)
             else:
@@ -578,7 +588,8 @@ class LaneBook:
 
     def prune(self, now: float) -> list[Crossing]:
         """Forget the crossings that can no longer change (assemble at `now` first); returns them."""
-        cut = now - self.keep_s
+        delivering = [newest for seen, newest in self.frontier.values() if now - seen <= FRONTIER_MEMORY_S]
+        cut = min([now, *delivering]) - self.keep_s
         final = [c for c in (self.last.crossings if self.last else []) if c.last_ts < cut]
         for c in final:
             for event_id in c.event_ids:

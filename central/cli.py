@@ -22,6 +22,9 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, CentralConfig)
     setup_logging(service="central")
+    # The MQTT network thread must get the interpreter back quickly from the writer and aggregator
+    # threads, or QoS 1 acknowledgements queue up behind them and throttle the broker's delivery.
+    sys.setswitchinterval(0.001)
     broadcaster = Broadcaster()
     ingest = Ingest(config, on_change=lambda change: broadcaster.notify_threadsafe("lanes"))
     app = create_app(config, broadcaster)

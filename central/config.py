@@ -74,8 +74,8 @@ class MetricsSettings(Section):
                                    "this many minutes (at least the last `min_trucks` departures)")
     summary_interval_s: float = Field(30.0, gt=0, description="the retained lane summary is republished at least "
                                       "this often, and whenever a figure changes")
-    recompute_interval_s: float = Field(1.0, gt=0, description="under sustained load, a lane's crossings and "
-                                        "figures are recomputed at most this often")
+    recompute_interval_s: float = Field(0.5, gt=0, description="a lane's crossings and figures are recomputed "
+                                        "at most this often (events in between are taken together)")
 
 
 class CentralConfig(Section):

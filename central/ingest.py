@@ -4,8 +4,10 @@ The subscription uses a persistent session (clean start off, long expiry) with Q
 broker keeps events for us while this process is down. Messages are handed from paho's network
 thread to a writer thread that stores them in batches; one bad payload goes to the dead-letter
 table with its reason and kind (counted) and never stops the stream. New events go on to
-per-edge sequence tracking (gaps and late fills) and to the aggregator (crossings, lane figures,
-retained summaries).
+per-edge sequence tracking (gaps and late fills), and then to the aggregator thread (crossings,
+lane figures, retained summaries), which has its own database connection: storing never waits
+for figures. While a burst is being stored (an edge delivering its backlog) the aggregator
+takes at most a share of the time and catches up afterwards.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from lanewatch.mqtt import connect_async, make_client
 
 log = logging.getLogger(__name__)
 
+
+BURST_RATE = 200  # messages a second: far above any live site (a busy gate makes about one a second)
+AGGREGATOR_SHARE = 0.2  # of the time while a burst is being stored; the rest goes to storing it
 
 # Dead-letter kinds, from how the reason starts (the contract's `Rejected` carries only a reason).
 _KINDS = (
@@ -72,10 +77,17 @@ class Ingest:
         self.counts = {"events": 0, "duplicates": 0, "dead_letters": 0, "statuses": 0, "sequence_gaps": 0,
                        "gap_fills": 0, "sequence_resets": 0}
         self.dead_letter_kinds: Counter[str] = Counter()
-        self._thread = threading.Thread(target=self._write_loop, args=(config.database,), name="ingest", daemon=True)
+        # New events and statuses, from the writer to the aggregator; None ends it.
+        self._handoff: queue.Queue[tuple[list[contract.LaneEvent], list[contract.LaneStatus]] | None] = queue.Queue()
+        self._rate_window = (0.0, 0)  # (start, messages stored since) for the burst test
+        self._burst_until = 0.0
+        self._threads = [threading.Thread(target=self._write_loop, args=(config.database,), name="ingest", daemon=True),
+                         threading.Thread(target=self._aggregate_loop, name="aggregate", daemon=True)]
 
     def start(self) -> None:
-        self._thread.start()
+        Store(self.config.database).close()  # migrated once, before two threads open it
+        for thread in self._threads:
+            thread.start()
         connect_async(self.client, self.config.mqtt, persistent_session=True)
         self.client.loop_start()
 
@@ -83,7 +95,8 @@ class Ingest:
         self.client.disconnect()
         self.client.loop_stop()
         self._queue.put(None)
-        self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -97,41 +110,83 @@ class Ingest:
     def _write_loop(self, database: Path) -> None:
         store = Store(database)
         self.sequences = SequenceTracker(store.sequences())
-        self.aggregator = Aggregator(self.config, store, publish=self._publish_retained)
-        self.aggregator.start()
-        while True:
-            try:
-                first = self._queue.get(timeout=TICK_S)
-            except queue.Empty:
-                self._aggregate(set())  # quiet lanes still turn lost and stale on time
-                continue
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < 2000:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._store(store, batch)
-                    return
-                batch.append(item)
-            self._aggregate(self._store(store, batch))
-
-    def _aggregate(self, lanes: set[tuple[str, str]]) -> None:
         try:
-            lanes |= self.aggregator.run(idle=self._queue.empty())
-        except Exception:  # a bug in the figures must not stop events being stored
-            log.exception("aggregation failed; events keep being stored")
-        if lanes and self.on_change:
-            self.on_change(Change(frozenset(lanes)))
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                end = False
+                while len(batch) < 2000:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        end = True
+                        break
+                    batch.append(item)
+                self._note_rate(len(batch))
+                lanes = self._store(store, batch)
+                if lanes and self.on_change:
+                    self.on_change(Change(frozenset(lanes)))
+                if end:
+                    return
+        finally:
+            self._handoff.put(None)
 
     def _publish_retained(self, topic: str, payload: bytes) -> None:
         self.client.publish(topic, payload, qos=1, retain=True)
 
+    def _note_rate(self, n: int) -> None:
+        now = time.monotonic()
+        start, count = self._rate_window
+        count += n
+        if now - start >= 1.0:
+            if count / (now - start) >= BURST_RATE:
+                self._burst_until = now + 5.0
+            start, count = now, 0
+        self._rate_window = (start, count)
+
+    def _storing_a_burst(self) -> bool:
+        return time.monotonic() < self._burst_until or self._queue.qsize() > BURST_RATE
+
+    # ------------------------------------------------------------ aggregator thread
+    def _aggregate_loop(self) -> None:
+        store = Store(self.config.database)
+        self.aggregator = aggregator = Aggregator(self.config, store, publish=self._publish_retained)
+        aggregator.start()
+        while True:
+            # Wake up for lanes waiting out their recompute interval, and for the periodic tick.
+            timeout = self.config.metrics.recompute_interval_s if aggregator.dirty else TICK_S
+            items = []
+            try:
+                items.append(self._handoff.get(timeout=timeout))
+                while True:
+                    items.append(self._handoff.get_nowait())
+            except queue.Empty:
+                pass
+            for item in items:
+                if item is None:
+                    return
+                events, statuses = item
+                aggregator.on_events(events)
+                for status in statuses:
+                    aggregator.on_status(status)
+            started = time.monotonic()
+            try:
+                lanes = aggregator.run()
+            except Exception:  # a bug in the figures must never stop events being stored
+                log.exception("aggregation failed; events keep being stored")
+                lanes = set()
+            if lanes and self.on_change:
+                self.on_change(Change(frozenset(lanes)))
+            if self._storing_a_burst():
+                spent = time.monotonic() - started
+                time.sleep(min(spent * (1 / AGGREGATOR_SHARE - 1), 5.0))
+
     def _store(self, store: Store, batch: list[mqtt.MQTTMessage]) -> set[tuple[str, str]]:
-        events, lanes = [], set()
+        events, statuses, lanes = [], [], set()
         for msg in batch:
             try:
                 kind = contract.parse_topic(msg.topic)
@@ -141,7 +196,7 @@ class Ingest:
                     status = contract.decode_status(msg.topic, msg.payload)
                     self._check_known(status.site, status.lane)
                     store.put_status(status)
-                    self.aggregator.on_status(status)
+                    statuses.append(status)
                     self.counts["statuses"] += 1
                 else:
                     event = contract.decode_event(msg.topic, msg.payload)
@@ -154,12 +209,14 @@ class Ingest:
                 store.add_dead_letter(msg.topic, exc.reason, msg.payload, kind=kind_of)
                 self.counts["dead_letters"] += 1
                 self.dead_letter_kinds[kind_of] += 1
+        new: list[contract.LaneEvent] = []
         if events:
             new = store.add_new_events(events)
             self.counts["events"] += len(new)
             self.counts["duplicates"] += len(events) - len(new)
             self._track_sequences(store, new)
-            self.aggregator.on_events(new)
+        if new or statuses:
+            self._handoff.put((new, statuses))
         return lanes
 
     def _track_sequences(self, store: Store, events: list[contract.LaneEvent]) -> None:

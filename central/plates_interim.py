@@ -24,15 +24,34 @@ SAME_PLATE_MAX = 1.0
 _SEARCH_NOISE = re.compile(r"[\s.\-·]+")
 
 
+CUTOFF = 3.0
+"""Distances up to this are exact; beyond it `distance` stops early and returns a value above it
+(assembly never looks past SAME_PLATE_MAX plus its margin, and most pairs of plates differ early)."""
+
+
 def distance(a: str, b: str) -> float:
-    """Levenshtein distance: every insertion, deletion and substitution costs 1."""
+    """Levenshtein distance: every insertion, deletion and substitution costs 1 (exact up to CUTOFF)."""
+    if a == b:
+        return 0.0
+    # Plates of one region share their start: only the differing middle needs the table.
+    start = 0
+    while start < len(a) and start < len(b) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < len(a) - start and end < len(b) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    a, b = a[start:len(a) - end], b[start:len(b) - end]
     if len(a) < len(b):
         a, b = b, a
+    if not b or len(a) - len(b) > CUTOFF:
+        return float(len(a))
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, start=1):
         current = [i]
         for j, cb in enumerate(b, start=1):
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > CUTOFF:  # every alignment already costs more: the rest can only add
+            return float(min(current))
         previous = current
     return float(previous[-1])
 

@@ -132,8 +132,9 @@ class Store:
                 new.append(e)
         now = time.time()
         rows = [
-            (e.id, e.type, e.site, e.lane, e.edge, e.camera, e.seq, format_ts(e.ts), e.mono_ms, e.track_id, now,
-             e.model_dump_json(exclude_none=True))
+            (e.id, e.type, e.site, e.lane, e.edge, e.camera, e.seq,
+             e.ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),  # = format_ts: ts is UTC, whole ms
+             e.mono_ms, e.track_id, now, e.model_dump_json(exclude_none=True))
             for e in new
         ]
         with self.db.conn:

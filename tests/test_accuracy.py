@@ -84,7 +84,7 @@ def busy_day_figures(tmp_path_factory) -> dict[str, Figures]:
         for lane in LANES:  # each edge's status heartbeat, with what its camera sees
             agg.on_status(_status(lane, f"{lane}-q", now, queues[lane][minute * 60][2]))
             agg.on_status(_status(lane, f"{lane}-g", now, 0))
-        agg.run(idle=True)
+        agg.run()
         for lane in LANES:
             summary, _ = agg.summaries[(SITE, lane)]
             observed[lane].append((now, summary.queue_length, summary.expected_wait_s))

@@ -145,14 +145,14 @@ def test_untracked_weight_goes_to_the_truck_on_the_weighbridge():
 def test_book_takes_late_events_and_refuses_those_too_old():
     book = LaneBook(P, distance)
     first = truck(0, 300, "24C11111", "24C11111", 1, 1)
-    assert book.add(first[:1]) == []
+    assert book.add(first[:1], T0 + 100) == []
     book.assemble(T0 + 100)
-    assert book.add(first[1:]) == []  # the gate side arrives late, still within the book
+    assert book.add(first[1:], T0 + 400) == []  # the gate side arrives late, still within the book
     result, changed, removed = book.assemble(T0 + 400)
     assert [c.method for c in result.crossings] == ["plate"] and removed == []
     book.prune(T0 + 20_000)
     assert book.events == {} and book.start == T0 + 20_000 - P.window_s - P.settle_s
-    assert book.add([ev("exit", 10_000, "gate1", 3)]) != []
+    assert book.add([ev("exit", 10_000, "gate1", 3)], T0 + 20_000) != []
 
 
 # ------------------------------------------------------------------ invariants over generated days
@@ -170,7 +170,7 @@ def _feed(book: LaneBook, obs: list[Obs], step_s: float, end: float) -> dict:
         while i < len(obs) and obs[i].ts <= now:
             batch.append(obs[i])
             i += 1
-        assert book.add(batch) == []
+        assert book.add(batch, now) == []
         result, changed, removed = book.assemble(now)
         assert result.waiting >= 0 and result.processing >= 0
         crossings.update((c.key, c) for c in changed)

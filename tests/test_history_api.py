@@ -52,9 +52,9 @@ def world(tmp_path_factory):
         batch = events[i:i + 50]
         clock[0] = batch[-1].ts.timestamp()
         agg.on_events(store.add_new_events(batch))
-        agg.run(idle=True)
+        agg.run()
     clock[0] = START.timestamp() + 6 * 3600
-    agg.run(idle=True)
+    agg.run()
     everything = list(store.db.query("SELECT * FROM crossings ORDER BY start_ts, id"))
     store.close()
     port = free_port()
