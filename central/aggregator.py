@@ -10,6 +10,7 @@ A periodic tick does the same for quiet lanes, so that "lost" and "stale" happen
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -70,7 +71,8 @@ class Aggregator:
             (s.id, ln.id): (s, ln) for s in config.sites for ln in s.lanes}
         self.books: dict[LaneKey, LaneBook] = {}
         self.results: dict[LaneKey, Assembly] = {}
-        self.rebuild_from: dict[LaneKey, float] = {}
+        self.rebuild_from: dict[LaneKey, tuple[float, float]] = {}  # (from, up to) event time
+        self.pending: dict[LaneKey, list[Obs]] = {}  # events not yet in their lane's book
         self.dirty: set[LaneKey] = set()
         self.last_run: dict[LaneKey, float] = {}
         self.last_event: dict[LaneKey, float] = {}
@@ -102,21 +104,29 @@ class Aggregator:
         self.dirty.update(self.lanes)
 
     def on_events(self, events: list[LaneEvent]) -> None:
-        """New (not duplicate) events, already stored."""
+        """New (not duplicate) events, already stored; they reach the books in `run`."""
         now = self.clock()
-        by_lane: dict[LaneKey, list[Obs]] = {}
         for e in events:
-            by_lane.setdefault((e.site, e.lane), []).append(Obs.from_event(e))
-        for key, obs in by_lane.items():
-            if key not in self.books:
-                continue
-            too_old = self.books[key].add(obs, now)
-            if too_old:
-                # It may join events the book has already let go: rebuild from the store, from early enough.
-                start = min(o.ts for o in too_old) - 2 * self.params.window_s
-                self.rebuild_from[key] = min(start, self.rebuild_from.get(key, start))
-            self.last_event[key] = now
-            self.dirty.add(key)
+            key = (e.site, e.lane)
+            if key in self.lanes:
+                self.pending.setdefault(key, []).append(Obs.from_event(e))
+                self.last_event[key] = now
+                self.dirty.add(key)
+
+    def _feed(self, key: LaneKey, now: float, limit: int | None) -> None:
+        pending = self.pending.get(key, [])
+        take, rest = (pending, []) if limit is None else (pending[:limit], pending[limit:])
+        self.pending[key] = rest
+        if not take:
+            return
+        too_old = self.books[key].add(take, now)
+        if too_old:
+            # They may join events the book has already let go: rebuild from the store, from early enough,
+            # and only up to what has been fed (the rest is still pending and comes in later runs).
+            start = min(o.ts for o in too_old) - 2 * self.params.window_s
+            until = max(o.ts for o in take)
+            prior = self.rebuild_from.get(key)
+            self.rebuild_from[key] = (start, until) if prior is None else (min(start, prior[0]), max(until, prior[1]))
 
     def on_status(self, status: LaneStatus) -> None:
         key = (status.site, status.lane)
@@ -124,8 +134,9 @@ class Aggregator:
         self.dirty.add(key)
 
     # ------------------------------------------------------------ work
-    def run(self) -> set[LaneKey]:
-        """Recompute the lanes that are due; returns the lanes whose summary changed."""
+    def run(self, limit: int | None = None) -> set[LaneKey]:
+        """Recompute the lanes that are due, taking at most `limit` new events per lane (the rest
+        wait for the next run); returns the lanes whose summary changed."""
         now = self.clock()
         due = {k for k in self.dirty if now - self.last_run.get(k, 0.0) >= self.config.metrics.recompute_interval_s}
         if now - self.last_tick >= TICK_S:
@@ -134,26 +145,32 @@ class Aggregator:
         if not due:
             return set()
         for key in due:
+            self._feed(key, now, limit)
             self._assemble(key, now)
-            self.dirty.discard(key)
+            if not self.pending.get(key):
+                self.dirty.discard(key)
             self.last_run[key] = now
         return self._summarise(now, due)
 
-    def _rebuild(self, key: LaneKey, start: float) -> None:
+    def _rebuild(self, key: LaneKey, start: float, until: float = math.inf) -> None:
+        """The lane's book afresh from the store: events from `start` up to `until` (later ones it
+        already had are kept; the store may hold more that are still pending)."""
         site, lane = key
         frozen = self.store.frozen_event_ids(site, lane, start, lookback_s=3 * self.params.window_s)
         book = LaneBook(self.params, self.distance, start=start, known=self.store.crossing_keys_since(site, lane, start))
-        if key in self.books:
-            book.frontier = self.books[key].frontier  # edges still delivering a backlog: keep following them
-        book.load(Obs.from_payload(payload) for event_id, payload in self.store.lane_events_since(site, lane, start)
+        old = self.books.get(key)
+        if old is not None:
+            book.frontier = old.frontier  # edges still delivering a backlog: keep following them
+            book.load(e for e in old.events.values() if e.ts > until)
+        book.load(Obs.from_payload(payload) for event_id, payload in self.store.lane_events_since(site, lane, start, until)
                   if event_id not in frozen)
         self.books[key] = book
 
     def _assemble(self, key: LaneKey, now: float) -> None:
         if key in self.rebuild_from:
-            start = self.rebuild_from.pop(key)
+            start, until = self.rebuild_from.pop(key)
             log.info("rebuilding crossings of %s/%s from %s (late events)", *key, iso_utc(start))
-            self._rebuild(key, start)
+            self._rebuild(key, start, until)
         book = self.books[key]
         result, changed, removed = book.assemble(now)
         if changed or removed:

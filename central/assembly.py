@@ -576,8 +576,9 @@ class LaneBook:
 
     def assemble(self, now: float) -> tuple[Assembly, list[Crossing], list[str]]:
         """Recompute; returns the assembly, the crossings that changed and the keys that vanished."""
-        if len(self.pair_cache) > 20_000:
-            self.pair_cache.clear()
+        # The cache's rows are passages in the order first seen: let the oldest go with the book's past.
+        for _ in range(len(self.pair_cache) - max(200, len(self.events) // 2)):
+            del self.pair_cache[next(iter(self.pair_cache))]
         result = assemble(self.events.values(), now, self.params, self.distance, self.pair_cache)
         fresh = {c.key: c for c in result.crossings}
         changed = [c for k, c in fresh.items() if self.output.get(k, False) != c]

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 BURST_RATE = 200  # messages a second: far above any live site (a busy gate makes about one a second)
 AGGREGATOR_SHARE = 0.2  # of the time while a burst is being stored; the rest goes to storing it
+BURST_SLICE = 400  # new events per lane per aggregator run during a burst: keeps each run short
 
 # Dead-letter kinds, from how the reason starts (the contract's `Rejected` carries only a reason).
 _KINDS = (
@@ -174,14 +175,15 @@ class Ingest:
                 for status in statuses:
                     aggregator.on_status(status)
             started = time.monotonic()
+            burst = self._storing_a_burst() or any(len(p) > BURST_SLICE for p in aggregator.pending.values())
             try:
-                lanes = aggregator.run()
+                lanes = aggregator.run(limit=BURST_SLICE if burst else None)
             except Exception:  # a bug in the figures must never stop events being stored
                 log.exception("aggregation failed; events keep being stored")
                 lanes = set()
             if lanes and self.on_change:
                 self.on_change(Change(frozenset(lanes)))
-            if self._storing_a_burst():
+            if burst:
                 spent = time.monotonic() - started
                 time.sleep(min(spent * (1 / AGGREGATOR_SHARE - 1), 5.0))
 

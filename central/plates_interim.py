@@ -61,6 +61,6 @@ def normalise(text: str) -> str:
     return _SEARCH_NOISE.sub("", text.upper())
 
 
-def cached(fn: PlateDistance, size: int = 200_000) -> PlateDistance:
+def cached(fn: PlateDistance, size: int = 20_000) -> PlateDistance:
     """The same distance, remembered per pair: assembly asks about the same plates on every recompute."""
     return lru_cache(maxsize=size)(fn)
