@@ -268,9 +268,9 @@ def bench_history() -> list[dict]:
             lane, _ = rng.choice(LANES)
             day = HISTORY_START + timedelta(days=rng.randrange(HISTORY_DAYS - 1))
             flt = history.Filter(site=SITE, lane=lane, start=day, end=day + timedelta(days=1))
-            times, page = _timed(lambda flt=flt: history.page(conn, flt, vn, limit=1000), 1)
+            times, day = _timed(lambda flt=flt: list(history.iter_all(conn, flt, vn)), 1)
             samples += times
-        day_rows = len(page.rows)  # type: ignore[attr-defined]
+        day_rows = len(day)  # type: ignore[arg-type]
         plates = [r[0] for r in conn.execute("SELECT plate FROM plates ORDER BY random() LIMIT 60")]
         exact = []
         for plate in plates:
@@ -280,6 +280,10 @@ def bench_history() -> list[dict]:
         for plate in plates[:30]:
             t, _ = _timed(lambda plate=plate: history.page(conn, history.Filter(plate_part=plate[-5:]), vn, limit=100), 1)
             partial += t
+        short = []
+        for plate in plates[:30]:
+            t, _ = _timed(lambda plate=plate: history.page(conn, history.Filter(plate_part=plate[-3:]), vn, limit=100), 1)
+            short += t
         lane = "out-1"
         month = HISTORY_START + timedelta(days=400)
         flt = history.Filter(site=SITE, lane=lane, start=month, end=month + timedelta(days=30))
@@ -294,12 +298,15 @@ def bench_history() -> list[dict]:
     rows += [
         {"name": f"crossings stored (database {size_gb:.1f} GB)", "value": f"{count:,}", "unit": "", "target": "10,000,000",
          "ok": count >= N_CROSSINGS},
-        {"name": f"lane-and-day query p95 (1 lane, 1 day, {day_rows} rows)", "value": p95_day, "unit": "ms",
+        {"name": f"lane-and-day query p95 (1 lane, 1 day: all {day_rows:,} rows, times in UTC+7)", "value": p95_day,
+         "unit": "ms",
          "target": "<= 100", "ok": p95_day <= 100},
         {"name": "plate lookup p95 (exact, 100 newest)", "value": p95_exact, "unit": "ms", "target": "<= 20",
          "ok": p95_exact <= 20},
         {"name": "plate lookup p95 (partial: last 5 characters)", "value": p95_part, "unit": "ms", "target": "",
          "ok": None},
+        {"name": "plate lookup p95 (partial: last 3 characters, hundreds of plates)", "value": _p95(short),
+         "unit": "ms", "target": "", "ok": None},
         {"name": f"CSV export, 1 lane, 30 days ({n - 1:,} rows, {size / 1e6:.1f} MB)", "value": export_s, "unit": "s",
          "target": "<= 5", "ok": export_s <= 5},
     ]

@@ -10,7 +10,6 @@ A periodic tick does the same for quiet lanes, so that "lost" and "stale" happen
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -71,7 +70,7 @@ class Aggregator:
             (s.id, ln.id): (s, ln) for s in config.sites for ln in s.lanes}
         self.books: dict[LaneKey, LaneBook] = {}
         self.results: dict[LaneKey, Assembly] = {}
-        self.rebuild_from: dict[LaneKey, tuple[float, float]] = {}  # (from, up to) event time
+        self.rebuild_from: dict[LaneKey, float] = {}
         self.pending: dict[LaneKey, list[Obs]] = {}  # events not yet in their lane's book
         self.dirty: set[LaneKey] = set()
         self.last_run: dict[LaneKey, float] = {}
@@ -121,12 +120,9 @@ class Aggregator:
             return
         too_old = self.books[key].add(take, now)
         if too_old:
-            # They may join events the book has already let go: rebuild from the store, from early enough,
-            # and only up to what has been fed (the rest is still pending and comes in later runs).
+            # They may join events the book has already let go: rebuild from the store, from early enough.
             start = min(o.ts for o in too_old) - 2 * self.params.window_s
-            until = max(o.ts for o in take)
-            prior = self.rebuild_from.get(key)
-            self.rebuild_from[key] = (start, until) if prior is None else (min(start, prior[0]), max(until, prior[1]))
+            self.rebuild_from[key] = min(start, self.rebuild_from.get(key, start))
 
     def on_status(self, status: LaneStatus) -> None:
         key = (status.site, status.lane)
@@ -152,25 +148,25 @@ class Aggregator:
             self.last_run[key] = now
         return self._summarise(now, due)
 
-    def _rebuild(self, key: LaneKey, start: float, until: float = math.inf) -> None:
-        """The lane's book afresh from the store: events from `start` up to `until` (later ones it
-        already had are kept; the store may hold more that are still pending)."""
+    def _rebuild(self, key: LaneKey, start: float) -> None:
+        """The lane's book afresh from the store, from `start`: every stored event except those in
+        crossings that start earlier (final) and those still pending (they come in later runs)."""
         site, lane = key
-        frozen = self.store.frozen_event_ids(site, lane, start, lookback_s=3 * self.params.window_s)
+        skip = self.store.frozen_event_ids(site, lane, start, lookback_s=3 * self.params.window_s)
+        skip.update(o.id for o in self.pending.get(key, ()))
         book = LaneBook(self.params, self.distance, start=start, known=self.store.crossing_keys_since(site, lane, start))
         old = self.books.get(key)
         if old is not None:
             book.frontier = old.frontier  # edges still delivering a backlog: keep following them
-            book.load(e for e in old.events.values() if e.ts > until)
-        book.load(Obs.from_payload(payload) for event_id, payload in self.store.lane_events_since(site, lane, start, until)
-                  if event_id not in frozen)
+        book.load(Obs.from_payload(payload) for event_id, payload in self.store.lane_events_since(site, lane, start)
+                  if event_id not in skip)
         self.books[key] = book
 
     def _assemble(self, key: LaneKey, now: float) -> None:
         if key in self.rebuild_from:
-            start, until = self.rebuild_from.pop(key)
+            start = self.rebuild_from.pop(key)
             log.info("rebuilding crossings of %s/%s from %s (late events)", *key, iso_utc(start))
-            self._rebuild(key, start, until)
+            self._rebuild(key, start)
         book = self.books[key]
         result, changed, removed = book.assemble(now)
         if changed or removed:

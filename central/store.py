@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -163,15 +162,11 @@ class Store:
                 for i, at, topic, kind, reason, head in rows]
 
     # ------------------------------------------------------------ crossings
-    def lane_events_since(self, site: str, lane: str, start: float,
-                          until: float = math.inf) -> Iterator[tuple[str, str]]:
-        """(id, payload) of a lane's events from `start` up to `until` (inclusive), in time order."""
-        sql = "SELECT id, payload FROM events WHERE site = ? AND lane = ? AND ts >= ?"
-        params = [site, lane, iso_utc(start)]
-        if until != math.inf:
-            sql += " AND ts <= ?"
-            params.append(iso_utc(until))
-        yield from self.db.execute(sql + " ORDER BY ts", params)
+    def lane_events_since(self, site: str, lane: str, start: float) -> Iterator[tuple[str, str]]:
+        """(id, payload) of a lane's events at or after `start`, in time order."""
+        yield from self.db.execute(
+            "SELECT id, payload FROM events WHERE site = ? AND lane = ? AND ts >= ? ORDER BY ts",
+            [site, lane, iso_utc(start)])
 
     def frozen_event_ids(self, site: str, lane: str, start: float, lookback_s: float) -> set[str]:
         """Events at or after `start` that belong to crossings starting before it (those stay as they are)."""

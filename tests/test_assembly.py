@@ -216,3 +216,26 @@ def test_perfect_reads_assemble_every_truck_rightly(seed):
     done = [c for c in crossings.values() if c.status == "complete"]
     assert len(done) == len(trucks)
     assert all(stream.truth_of[c.event_ids[0]] == stream.truth_of[c.event_ids[-1]] for c in done)
+
+
+def test_backlog_replay_costs_one_refusal_and_keeps_the_book_small():
+    """An edge delivering six hours of backlog at once: after the first (too old) batch is rebuilt,
+    later batches fit, and pruning follows the replay instead of the wall clock."""
+    _, _, obs = _day(21, Knobs(0.05, 0.02, 1, 10.0, 0, 21), hours=6)
+    now = obs[-1].ts + 3600  # the link came back an hour after the last event
+    book = LaneBook(P, cached(distance), start=now - P.window_s - P.settle_s)
+    batches = [obs[i:i + 40] for i in range(0, len(obs), 40)]
+    refused = book.add(batches[0], now)
+    assert refused  # older than anything the book can still join: the caller rebuilds it
+    rebuilt = LaneBook(P, book.distance, start=min(o.ts for o in refused) - 2 * P.window_s)
+    rebuilt.frontier = book.frontier
+    rebuilt.load(batches[0])
+    sizes = []
+    for batch in batches[1:]:
+        assert rebuilt.add(batch, now) == []
+        rebuilt.assemble(now)
+        rebuilt.prune(now)
+        sizes.append(len(rebuilt.events))
+    span = max(o.ts for o in rebuilt.events.values()) - min(o.ts for o in rebuilt.events.values())
+    assert span <= P.window_s + P.settle_s + 3600  # about the window behind the replay, never the whole backlog
+    assert max(sizes) < len(obs) / 2
