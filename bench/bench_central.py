@@ -58,8 +58,9 @@ def _events(n: int) -> list[tuple[str, bytes]]:
         plate = (PlateRead(text=f"24C{rng.randint(0, 99999):05d}", country="VN", confidence=0.9, valid_format=True),)
         t = start + timedelta(minutes=i // len(LANES), seconds=rng.uniform(0, 30))
         wait = rng.uniform(300, 1800)
-        for kind, edge, dt in (("enter", f"{lane}-q", 0), ("gate", f"{lane}-g", wait), ("weigh", f"{lane}-g", wait + 20),
-                               ("exit", f"{lane}-g", wait + 90)):
+        steps = (("enter", f"{lane}-q", 0), ("gate", f"{lane}-g", wait), ("weigh", f"{lane}-g", wait + 20),
+                 ("exit", f"{lane}-g", wait + 90))
+        for kind, edge, dt in steps:
             extra = {"weight_kg": 30000.0, "window_s": 3.0} if kind == "weigh" else {}
             cls = {"enter": EnterEvent, "gate": GateEvent, "weigh": WeighEvent, "exit": ExitEvent}[kind]
             event = cls(id=uuid7(), site=SITE, lane=lane, edge=edge, seq=1, ts=t + timedelta(seconds=dt),
@@ -176,10 +177,11 @@ def bench_ingest() -> list[dict]:
             stop(central)
             broker.stop()
     return [
-        {"name": f"ingest: backlog of {len(backlog):,} QoS 1 events drained from Mosquitto, stored", "value": drain_rate,
-         "unit": "events/s", "target": ">= 5000", "ok": drain_rate >= 5000 and stored == len(backlog)},
-        {"name": "  central CPU per stored event during the drain (storing + figures)", "value": cpu_per_event * 1e6,
-         "unit": "µs", "target": "", "ok": None},
+        {"name": f"ingest: backlog of {len(backlog):,} QoS 1 events drained from Mosquitto, stored",
+         "value": drain_rate, "unit": "events/s", "target": ">= 5000",
+         "ok": drain_rate >= 5000 and stored == len(backlog)},
+        {"name": "  central CPU per stored event during the drain (storing + figures)",
+         "value": cpu_per_event * 1e6, "unit": "µs", "target": "", "ok": None},
         {"name": f"ingest: {len(live):,} events published live, stored (publisher alone {live_publish_rate:,.0f}/s)",
          "value": live_rate, "unit": "events/s", "target": "", "ok": None},
         {"name": f"  paho publisher, QoS 1 ({publish_rate:,.0f}/s for the backlog)", "value": publish_rate,
@@ -188,8 +190,8 @@ def bench_ingest() -> list[dict]:
          "value": catch_up_s, "unit": "s", "target": "", "ok": None},
         {"name": "central process resident memory, idle", "value": idle_rss / 1024, "unit": "MiB", "target": "",
          "ok": None},
-        {"name": "central process resident memory, after ingest (peak)", "value": f"{rss / 1024:.0f} ({peak / 1024:.0f})",
-         "unit": "MiB", "target": "", "ok": None},
+        {"name": "central process resident memory, after ingest (peak)",
+         "value": f"{rss / 1024:.0f} ({peak / 1024:.0f})", "unit": "MiB", "target": "", "ok": None},
     ]
 
 
@@ -227,7 +229,8 @@ def _build_history(path: Path) -> None:
             'VN',
             strftime('%Y-%m-%dT%H:%M:%fZ', t, 'unixepoch'), strftime('%Y-%m-%dT%H:%M:%fZ', t, 'unixepoch'),
             strftime('%Y-%m-%dT%H:%M:%fZ', t + w, 'unixepoch'), strftime('%Y-%m-%dT%H:%M:%fZ', t + w + 20, 'unixepoch'),
-            strftime('%Y-%m-%dT%H:%M:%fZ', t + w + pr, 'unixepoch'), strftime('%Y-%m-%dT%H:%M:%fZ', t + w + pr, 'unixepoch'),
+            strftime('%Y-%m-%dT%H:%M:%fZ', t + w + pr, 'unixepoch'),
+            strftime('%Y-%m-%dT%H:%M:%fZ', t + w + pr, 'unixepoch'),
             20000 + (p % 200) * 100, w, pr, w + pr,
             printf('["bench-%08d"]', i), 'g1,q1', 1, NULL, t + w + pr
         FROM c""")
@@ -278,11 +281,11 @@ def bench_history() -> list[dict]:
             exact += t
         partial = []
         for plate in plates[:30]:
-            t, _ = _timed(lambda plate=plate: history.page(conn, history.Filter(plate_part=plate[-5:]), vn, limit=100), 1)
+            t, _ = _timed(lambda p=plate: history.page(conn, history.Filter(plate_part=p[-5:]), vn, limit=100), 1)
             partial += t
         short = []
         for plate in plates[:30]:
-            t, _ = _timed(lambda plate=plate: history.page(conn, history.Filter(plate_part=plate[-3:]), vn, limit=100), 1)
+            t, _ = _timed(lambda p=plate: history.page(conn, history.Filter(plate_part=p[-3:]), vn, limit=100), 1)
             short += t
         lane = "out-1"
         month = HISTORY_START + timedelta(days=400)
@@ -296,7 +299,8 @@ def bench_history() -> list[dict]:
     size_gb = BENCH_DB.stat().st_size / 1e9
     p95_day, p95_exact, p95_part = _p95(samples), _p95(exact), _p95(partial)
     rows += [
-        {"name": f"crossings stored (database {size_gb:.1f} GB)", "value": f"{count:,}", "unit": "", "target": "10,000,000",
+        {"name": f"crossings stored (database {size_gb:.1f} GB)", "value": f"{count:,}", "unit": "",
+         "target": "10,000,000",
          "ok": count >= N_CROSSINGS},
         {"name": f"lane-and-day query p95 (1 lane, 1 day: all {day_rows:,} rows, times in UTC+7)", "value": p95_day,
          "unit": "ms",

@@ -97,9 +97,9 @@ class Aggregator:
             received = self.store.last_event_received(*key)
             if received is not None:
                 self.last_event[key] = received
-        for (site, lane), edges in self.store.statuses().items():
+        for lane_key, edges in self.store.statuses().items():
             for e in edges:
-                self.edge_status.setdefault((site, lane), {})[e["edge"]] = (e["received_at"], e["queue_occupancy"])
+                self.edge_status.setdefault(lane_key, {})[e["edge"]] = (e["received_at"], e["queue_occupancy"])
         self.dirty.update(self.lanes)
 
     def on_events(self, events: list[LaneEvent]) -> None:
@@ -154,7 +154,8 @@ class Aggregator:
         site, lane = key
         skip = self.store.frozen_event_ids(site, lane, start, lookback_s=3 * self.params.window_s)
         skip.update(o.id for o in self.pending.get(key, ()))
-        book = LaneBook(self.params, self.distance, start=start, known=self.store.crossing_keys_since(site, lane, start))
+        known = self.store.crossing_keys_since(site, lane, start)
+        book = LaneBook(self.params, self.distance, start=start, known=known)
         old = self.books.get(key)
         if old is not None:
             book.frontier = old.frontier  # edges still delivering a backlog: keep following them
@@ -238,7 +239,8 @@ class Aggregator:
         content = summary.model_dump_json(exclude={"ts", "data_age_s"})
         previous = self.published.get(key)
         changed = previous is None or previous[0] != content
-        if self.publish is not None and (changed or now - previous[1] >= self.config.metrics.summary_interval_s):
+        due = previous is None or now - previous[1] >= self.config.metrics.summary_interval_s
+        if self.publish is not None and (changed or due):
             self.publish(contract.summary_topic(*key), contract.encode(summary))
             self.published[key] = (content, now)
         elif self.publish is None:

@@ -1,4 +1,4 @@
-"""The central's HTTP JSON API (FastAPI, mounted at /api; OpenAPI at /api/openapi.json, docs at /api/docs).
+"""The central's HTTP JSON API (FastAPI, mounted at /api; its OpenAPI schema at /api/openapi.json).
 
 Live lane status and figures, the board's push stream, lanes opened and closed by people,
 crossings history with filters and keyset pages, CSV export, and ingest health. Handlers are
@@ -92,7 +92,8 @@ def lanes_snapshot(config: CentralConfig, store: Store) -> list[dict]:
                 "site": site.id, "site_name": site.name, "lane": lane.id, "name": lane.name or lane.id,
                 "direction": lane.direction,
                 "open": bool(state["open"]) if state else lane.open,
-                "open_changed": {"by": state["by"], "at": iso_utc(state["at"]), "note": state["note"]} if state else None,
+                "open_changed": None if state is None else
+                {"by": state["by"], "at": iso_utc(state["at"]), "note": state["note"]},
                 "edges": edges,
                 "queue_occupancy": sum(e["queue_occupancy"] for e in edges) if edges else None,
                 "status_age_s": round(now - max(e["received_at"] for e in edges), 1) if edges else None,
@@ -109,7 +110,8 @@ def create_api(config: CentralConfig, broadcaster: Broadcaster) -> FastAPI:
                     "Times are stored in UTC and shown in the zone asked for with `tz` "
                     "(vn = UTC+7, cn = UTC+8, or any IANA zone).",
         version="1",
-        openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
+        # The schema only: the interactive docs pages load their scripts from a CDN, which the gate network lacks.
+        openapi_url="/openapi.json", docs_url=None, redoc_url=None,
     )
 
     def reader() -> Store:

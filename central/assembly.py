@@ -251,8 +251,9 @@ def _passages(events: list[Obs], params: AssemblyParams) -> list[_Passage]:
         host = None
         for p in out:
             gate, exit_ = p.gate, p.exit
-            if p.events[0].edge == w.edge and gate is not None and gate.ts <= w.ts and (exit_ is None or w.ts <= exit_.ts):
-                host = p if host is None or gate.ts > host.t else host
+            on_deck = gate is not None and gate.ts <= w.ts and (exit_ is None or w.ts <= exit_.ts)
+            if p.events[0].edge == w.edge and on_deck and (host is None or p.t > host.t):
+                host = p
         if host is not None:
             host.events.append(w)
             host.events.sort(key=lambda o: (o.ts, o.seq))
@@ -409,7 +410,7 @@ def _fill_blocks(arrivals: list[_Arrival], passages: list[_Passage], skeleton: l
                 continue  # the queue may still be moving: wait for the next plate match
         if not block_a or len(block_a) != len(block_p) or len(block_a) > params.fifo_max_block:
             continue
-        pairs = list(zip(block_a, block_p))
+        pairs = list(zip(block_a, block_p, strict=True))
         if not all(a.ts <= p.t <= a.ts + params.window_s for a, p in pairs):
             continue
         ds = [distances.between(a, p) for a, p in pairs]
@@ -417,11 +418,11 @@ def _fill_blocks(arrivals: list[_Arrival], passages: list[_Passage], skeleton: l
             continue  # a plate contradicts the order: something unseen happened here
         rivals_closer = any(
             (other := distances.between(b, p)) is not None and d is not None and other + params.margin <= d
-            for (_, p), d in zip(pairs, ds) for b in block_a
+            for (_, p), d in zip(pairs, ds, strict=True) for b in block_a
         )
         if rivals_closer:
             continue
-        for (a, p), d in zip(pairs, ds):
+        for (a, p), d in zip(pairs, ds, strict=True):
             _join(a, p, "plate_fifo" if d is not None else "fifo", d)
         if last:
             trailing = (0, 0)
@@ -456,6 +457,7 @@ def _record(arrival: _Arrival | None, passage: _Passage | None, params: Assembly
     exit_ = passage.exit if passage else None
     wait = _duration(enter, gate) if enter and gate else None
     processing = _duration(gate, exit_) if gate and exit_ else None
+    crossing: float | None
     if wait is not None and processing is not None:
         crossing = wait + processing
     else:
@@ -508,8 +510,10 @@ def assemble(events: Iterable[Obs], now: float, params: AssemblyParams, distance
     events = list(events)
     arrivals = _arrivals([e for e in events if e.type == "enter"], params)
     passages = _passages([e for e in events if e.type in GATE_SIDE], params)
-    for x in (*arrivals, *passages):
-        x.reads = _reads_key(x.plates())
+    for a in arrivals:
+        a.reads = _reads_key(a.plates())
+    for p in passages:
+        p.reads = _reads_key(p.plates())
     _match_tracks(arrivals, passages, params)
     distances = _Distances(distance, {} if cache is None else cache)
     _match_plates(arrivals, passages, params, distances)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
@@ -58,15 +59,16 @@ def _clock(value: str | None) -> str:
 
 TABLE = (("id", "id", str), ("lane", "lane", str), ("status", "status", str), ("matched", "method", str),
          ("plate", "plate", str), ("enter", "enter", _clock), ("gate", "gate", _clock), ("exit", "exit", _clock),
-         ("wait", "wait_s", _duration), ("processing", "processing_s", _duration), ("crossing", "crossing_s", _duration))
+         ("wait", "wait_s", _duration), ("processing", "processing_s", _duration),
+         ("crossing", "crossing_s", _duration))
 
 
 def print_table(rows: list[dict]) -> None:
     cells = [[fmt(r[key]) if r[key] is not None else "–" for _, key, fmt in TABLE] for r in rows]
     widths = [max([len(title)] + [len(c[i]) for c in cells]) for i, (title, _, _) in enumerate(TABLE)]
-    print("  ".join(title.ljust(w) for (title, _, _), w in zip(TABLE, widths)))
+    print("  ".join(title.ljust(w) for (title, _, _), w in zip(TABLE, widths, strict=True)))
     for c in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(c, widths)))
+        print("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)))
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -94,7 +96,7 @@ def _query(args: argparse.Namespace) -> int:
             if args.format == "csv":
                 rows = history.iter_all(conn, flt, zone, args.order or "asc")
                 if args.limit:
-                    rows = (r for r, _ in zip(rows, range(args.limit)))
+                    rows = itertools.islice(rows, args.limit)
                 for chunk in history.csv_chunks(rows):
                     sys.stdout.write(chunk)
                 return 0
@@ -145,12 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--direction", choices=["export", "import"], help="export (VN→CN) or import (CN→VN)")
     query.add_argument("--plate", help="whole plate, e.g. 24C-123.45")
     query.add_argument("--plate-contains", help="any part of the plate, e.g. 12345")
-    query.add_argument("--from", dest="from_", metavar="TIME", help="started at or after (ISO-8601; in --tz without offset)")
+    query.add_argument("--from", dest="from_", metavar="TIME",
+                       help="started at or after (ISO-8601; in --tz without offset)")
     query.add_argument("--to", metavar="TIME", help="started before (ISO-8601)")
     query.add_argument("--status", help="waiting, processing, complete, lost or partial")
     query.add_argument("--tz", default="vn", help="zone of times shown and given: vn (UTC+7, default), cn (UTC+8), "
                                                   "utc, an IANA zone or ±HH:MM")
-    query.add_argument("--order", choices=["asc", "desc"], help="by start time (table: newest first; CSV: oldest first)")
+    query.add_argument("--order", choices=["asc", "desc"],
+                       help="by start time (table: newest first; CSV: oldest first)")
     query.add_argument("--limit", type=int, default=None, help="rows (table: one page, default 100, at most 1000; "
                                                              "CSV: default all)")
     query.add_argument("--cursor", help="next page of a table (printed at the end of the previous one)")

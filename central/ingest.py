@@ -189,7 +189,9 @@ class Ingest:
                 time.sleep(min(spent * (1 / AGGREGATOR_SHARE - 1), 10.0))
 
     def _store(self, store: Store, batch: list[mqtt.MQTTMessage]) -> set[tuple[str, str]]:
-        events, statuses, lanes = [], [], set()
+        events: list[contract.LaneEvent] = []
+        statuses: list[contract.LaneStatus] = []
+        lanes: set[tuple[str, str]] = set()
         for msg in batch:
             try:
                 kind = contract.parse_topic(msg.topic)
@@ -205,7 +207,7 @@ class Ingest:
                     event = contract.decode_event(msg.topic, msg.payload)
                     self._check_known(event.site, event.lane)
                     events.append(event)
-                lanes.add((kind.site, kind.lane))
+                lanes.add((kind.site, kind.lane or ""))
             except contract.Rejected as exc:
                 log.warning("dead letter from %s: %s", msg.topic, exc.reason)
                 kind_of = classify(exc.reason)

@@ -140,7 +140,8 @@ def lane_summary(inp: LaneInputs, params: MetricsParams) -> tuple[LaneSummary, f
         queue_length=None if stale else inp.queue_length,
         waiting=None if stale else inp.waiting,
         camera_occupancy=None if stale else inp.camera_occupancy,
-        trucks_per_hour=None if stale else sum(1 for f in inp.finished if f.exit_ts and hour_ago <= f.exit_ts <= inp.now),
+        trucks_per_hour=None if stale else
+        sum(1 for f in inp.finished if f.exit_ts and hour_ago <= f.exit_ts <= inp.now),
         expected_wait_s=expected, expected_wait_state=expected_state,  # type: ignore[arg-type]
         lost_today=sum(1 for f in inp.finished if f.status == "lost" and f.enter_ts and f.enter_ts >= inp.day_start),
         last_15min=bin_summary(inp.finished, inp.now - 900, inp.now, params.min_trucks, stale),

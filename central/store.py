@@ -65,7 +65,8 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX crossings_plate ON crossings (plate, start_ts)")
     # Distinct plates with a trigram index: a partial plate finds its plates here, then their crossings.
     db.execute("CREATE TABLE plates (id INTEGER PRIMARY KEY, plate TEXT NOT NULL UNIQUE, first_ts TEXT, last_ts TEXT)")
-    db.execute("CREATE VIRTUAL TABLE plates_fts USING fts5(plate, content='plates', content_rowid='id', tokenize='trigram')")
+    db.execute("CREATE VIRTUAL TABLE plates_fts USING fts5(plate, content='plates', content_rowid='id', "
+               "tokenize='trigram')")
     db.execute("""CREATE TRIGGER plates_fts_add AFTER INSERT ON plates BEGIN
                     INSERT INTO plates_fts (rowid, plate) VALUES (new.id, new.plate); END""")
     db["lane_state"].create({"site": str, "lane": str, "open": int, "by": str, "at": float, "note": str},
@@ -223,7 +224,7 @@ class Store:
             "WHERE site = ? AND lane = ? AND start_ts >= ? AND (gate_ts >= ? OR exit_ts >= ? OR status = 'lost')",
             [site, lane, iso_utc(since - lookback_s), *[iso_utc(since)] * 2])
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur]
+        return [dict(zip(names, row, strict=True)) for row in cur]
 
     def last_event_received(self, site: str, lane: str) -> float | None:
         row = self.db.execute("SELECT received_at FROM events WHERE site = ? AND lane = ? ORDER BY ts DESC LIMIT 1",
@@ -262,7 +263,8 @@ class Store:
         with self.db.conn:
             self.db["lane_samples"].upsert(
                 {"site": site, "lane": lane, "minute": minute, "queue_length": queue_length, "waiting": waiting,
-                 "camera_occupancy": camera_occupancy, "expected_wait_s": expected_wait_s}, pk=("site", "lane", "minute"))
+                 "camera_occupancy": camera_occupancy, "expected_wait_s": expected_wait_s},
+                pk=("site", "lane", "minute"))
 
     def samples(self, site: str, lane: str, start: str, end: str) -> list[dict]:
         return list(self.db["lane_samples"].rows_where(

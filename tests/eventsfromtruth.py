@@ -76,8 +76,9 @@ def _plates(truck: Truck, knobs: Knobs, rng: random.Random) -> tuple[PlateRead, 
     )
 
 
-def events_from_truth(trucks: list[Truck], site: str, lane: str, knobs: Knobs = Knobs(),
+def events_from_truth(trucks: list[Truck], site: str, lane: str, knobs: Knobs | None = None,
                       queue_edge: str = "queue1", gate_edge: str = "gate1") -> Stream:
+    knobs = knobs or Knobs()
     rng = random.Random(knobs.seed)
     first = min(parse(t.enter) for t in trucks)
     clocks = {queue_edge: EdgeClock(queue_edge, first - 3600 * 5), gate_edge: EdgeClock(gate_edge, first - 3600 * 9)}

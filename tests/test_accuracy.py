@@ -140,7 +140,8 @@ def test_busy_day_is_busy(busy_day_figures, lane):
 @pytest.mark.parametrize("lane", LANES)
 def test_crossings_assembled_for_98_percent_with_no_wrong_joins(busy_day_figures, lane):
     f = busy_day_figures[lane]
-    print(f"{lane}: {f.assembled_right}/{f.crossed} assembled ({f.assembled_right / f.crossed:.2%}), {f.wrong_joins} wrong")
+    share = f.assembled_right / f.crossed
+    print(f"{lane}: {f.assembled_right}/{f.crossed} assembled ({share:.2%}), {f.wrong_joins} wrong")
     assert f.wrong_joins == 0
     assert f.assembled_right >= 0.98 * f.crossed
 

@@ -4,7 +4,7 @@ by people leave their direction's expected wait, and a silent edge makes its lan
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from eventsfromtruth import Knobs, events_from_truth
@@ -79,8 +79,8 @@ def test_closed_lane_leaves_its_direction_and_a_silent_edge_makes_its_lane_stale
     def heartbeat(lanes):
         for lane in lanes:
             for edge in (f"{lane}-q", f"{lane}-g"):
-                agg.on_status(LaneStatus(site=SITE, lane=lane, edge=edge, ts=datetime.fromtimestamp(clock[0], timezone.utc),
-                                         clock=ClockState(synced=True), queue_occupancy=3))
+                agg.on_status(LaneStatus(site=SITE, lane=lane, edge=edge, clock=ClockState(synced=True),
+                                         ts=datetime.fromtimestamp(clock[0], timezone.utc), queue_occupancy=3))
 
     clock[0] = now
     heartbeat(["out-1", "out-2"])

@@ -129,7 +129,8 @@ def test_broken_queue_track_is_one_truck():
 
 def test_tractor_and_trailer_plates_are_not_compared_with_each_other():
     events = [ev("enter", 0, "queue1", 1, "24R00123", role="trailer"),
-              ev("gate", 300, "gate1", 4, "24C55555", role="tractor"), ev("exit", 400, "gate1", 4, "24C55555", role="tractor")]
+              ev("gate", 300, "gate1", 4, "24C55555", role="tractor"),
+              ev("exit", 400, "gate1", 4, "24C55555", role="tractor")]
     result = run(events, 1000)
     # Nothing comparable: no plate join, but no contradiction either — a lone pair is joined by order once settled.
     assert [c.method for c in result.crossings] == ["fifo"]

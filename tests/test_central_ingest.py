@@ -97,7 +97,7 @@ def test_bad_payloads_land_in_dead_letters_with_reasons_and_are_counted(central,
         pub.disconnect()
     stored = rows(central.config.database, "SELECT topic, kind, reason FROM dead_letters ORDER BY id")
     assert [(t, k) for t, k, _ in stored] == [(topic, kind) for topic, _, kind, _ in cases]
-    for (_, _, reason), (_, _, _, words) in zip(stored, cases):
+    for (_, _, reason), (_, _, _, words) in zip(stored, cases, strict=True):
         assert words in reason
     assert dict(central.dead_letter_kinds) == {kind: 1 for _, _, kind, _ in cases}
     assert dict(rows(central.config.database, "SELECT kind, count(*) FROM dead_letters GROUP BY kind")) == \

@@ -8,9 +8,8 @@ import csv
 import io
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
-
 import threading
+from datetime import datetime, timezone
 
 import httpx
 import pytest

@@ -50,7 +50,8 @@ def test_a_version_1_database_is_upgraded_in_place_with_its_data(tmp_path):
 
 def test_crossings_upsert_by_key_and_removed_keys_disappear(tmp_path):
     store = Store(tmp_path / "c.sqlite")
-    store.write_crossings("laocai", "out-1", "export", [crossing("a", "24C12345", T0), crossing("b", None, T0 + 60)], [])
+    store.write_crossings("laocai", "out-1", "export",
+                          [crossing("a", "24C12345", T0), crossing("b", None, T0 + 60)], [])
     first_id = store.db.execute("SELECT id FROM crossings WHERE key = 'a'").fetchone()[0]
     store.write_crossings("laocai", "out-1", "export", [crossing("a", "24C12345", T0, status="lost")], ["b"])
     rows = list(store.db.query("SELECT id, key, status, start_ts, event_ids FROM crossings"))
