@@ -251,7 +251,8 @@ class LaneSummary(_Strict):
     direction: Direction
     ts: UtcMs = Field(description="when the central computed these figures (UTC)")
     state: Literal["ok", "stale"] = Field(description="stale: no event or edge status newer than the update interval")
-    data_age_s: float | None = Field(None, ge=0, description="age of the newest event or edge status behind the figures")
+    data_age_s: float | None = Field(None, ge=0,
+                                     description="age of the newest event or edge status behind the figures")
     open: bool = Field(description="lane open for traffic; only open lanes feed their direction's expected wait")
     queue_length: int | None = Field(None, ge=0, description="trucks that entered and have not exited (from events)")
     waiting: int | None = Field(None, ge=0, description="of those, trucks not yet through the gate")
