@@ -80,6 +80,7 @@ class Aggregator:
         # what this aggregator writes so that a summary needs no query.
         self.finished: dict[LaneKey, dict[str, Finished]] = {}
         self.summaries: dict[LaneKey, tuple[LaneSummary, float | None]] = {}
+        self.busy_since: dict[LaneKey, float] = {}  # when each lane's queue was last seen empty
         self.published: dict[LaneKey, tuple[str, float]] = {}
         self.last_tick = 0.0
         self.last_sample_minute = ""
@@ -218,6 +219,8 @@ class Aggregator:
             data_age = max(now - received for received, _ in edges.values())  # one silent edge makes the lane stale
         fresh = [occ for received, occ in edges.values() if not is_stale(now - received, self.metrics)]
         result = self.results.get(key)
+        if result is not None and result.waiting == 0:
+            self.busy_since[key] = now
         since = self._figures_since(now, site)
         kept = self.finished.setdefault(key, {})
         for k in [k for k, f in kept.items() if max(f.enter_ts or 0, f.gate_ts or 0, f.exit_ts or 0) < since]:
@@ -228,11 +231,12 @@ class Aggregator:
             day_start=day_start(now, site.timezone), data_age_s=data_age,
             queue_length=(result.waiting + result.processing) if result else 0,
             waiting=result.waiting if result else 0,
-            camera_occupancy=sum(fresh) if fresh else None, finished=finished), self.metrics)
+            camera_occupancy=sum(fresh) if fresh else None, finished=finished,
+            busy_since=self.busy_since.get(key)), self.metrics)
 
-    @staticmethod
-    def _figures_since(now: float, site: SiteDef) -> float:
-        return min(day_start(now, site.timezone), now - 3600)
+    def _figures_since(self, now: float, site: SiteDef) -> float:
+        """Oldest time the figures look at: the site's day, the last hour, or the departure-rate lookback."""
+        return min(day_start(now, site.timezone), now - max(3600.0, self.metrics.rate_lookback_s))
 
     def _store_and_publish(self, key: LaneKey, summary: LaneSummary, now: float) -> bool:
         self.store.put_summary(summary, now)

@@ -71,7 +71,8 @@ class MetricsSettings(Section):
     min_trucks: int = Field(5, ge=1, description="fewest finished trucks for a time bin's percentiles; fewer "
                             "says `insufficient_data`")
     rate_window_min: float = Field(15.0, gt=0, description="departure rate for the expected wait is measured over "
-                                   "this many minutes (at least the last `min_trucks` departures)")
+                                   "the queue's busy period since it was last empty, at least this many minutes "
+                                   "(and at least the last `min_trucks` departures), at most `assembly.window_min`")
     summary_interval_s: float = Field(30.0, gt=0, description="the retained lane summary is republished at least "
                                       "this often, and whenever a figure changes")
     recompute_interval_s: float = Field(0.5, gt=0, description="a lane's crossings and figures are recomputed "

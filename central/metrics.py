@@ -5,7 +5,10 @@
   percentile, mean and buffer index (p95 − mean) ÷ mean, over the last 15 minutes, the last hour
   and the site's day so far. A bin with fewer than `min_trucks` says `insufficient_data`.
 - Expected wait for a truck joining now: trucks waiting ÷ recent gate departure rate (Little's law,
-  W = L / λ). A lane's direction figure pools its open lanes: Σ waiting ÷ Σ rate.
+  W = L / λ). The rate is measured over the queue's current busy period (since it was last empty, at
+  least the rate window, at most the lookback): while trucks wait, departures run at the lane's
+  capacity, and a longer sample of it predicts an hours-long wait far better than the last minutes
+  do. A lane's direction figure pools its open lanes: Σ waiting ÷ Σ rate.
 - When the lane's newest event or edge status is older than the update interval, it is `stale`:
   every current figure is withheld (null), never carried forward and never shown as 0.
 """
@@ -26,7 +29,7 @@ class MetricsParams:
     update_interval_s: float = 30.0
     min_trucks: int = 5
     rate_window_s: float = 900.0
-    rate_lookback_s: float = 7200.0  # the last `min_trucks` departures count only if this recent
+    rate_lookback_s: float = 7200.0  # longest busy period sampled; older departures never count
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class LaneInputs:
     waiting: int
     camera_occupancy: int | None
     finished: Sequence[Finished]
+    busy_since: float | None = None  # when the lane's queue was last empty; None: not known
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -95,13 +99,18 @@ def bin_summary(finished: Sequence[Finished], since: float, now: float, min_truc
     )
 
 
-def departure_rate(gate_times: Sequence[float], now: float, params: MetricsParams) -> float | None:
-    """Trucks through the gate per second, recently: over the rate window, or over the last `min_trucks`
-    departures when the window holds fewer; None when even those are missing."""
+def departure_rate(gate_times: Sequence[float], now: float, params: MetricsParams,
+                   busy_since: float | None = None) -> float | None:
+    """Trucks through the gate per second, recently: since the queue was last empty (at least the rate
+    window, at most the lookback), or over the last `min_trucks` departures when that holds fewer;
+    None when even those are missing."""
+    since = now - params.rate_window_s
+    if busy_since is not None:
+        since = max(now - params.rate_lookback_s, min(busy_since, since))
     recent = sorted((t for t in gate_times if now - params.rate_lookback_s <= t <= now), reverse=True)
-    in_window = [t for t in recent if now - t <= params.rate_window_s]
+    in_window = [t for t in recent if t >= since]
     if len(in_window) >= params.min_trucks:
-        return len(in_window) / params.rate_window_s
+        return len(in_window) / (now - since)
     if len(recent) >= params.min_trucks:
         return params.min_trucks / (now - recent[params.min_trucks - 1])
     return None
@@ -120,7 +129,8 @@ def is_stale(data_age_s: float | None, params: MetricsParams) -> bool:
 def lane_summary(inp: LaneInputs, params: MetricsParams) -> tuple[LaneSummary, float | None]:
     """The lane's figures, and its recent departure rate (for the direction's expected wait)."""
     stale = is_stale(inp.data_age_s, params)
-    rate = departure_rate([f.gate_ts for f in inp.finished if f.gate_ts is not None], inp.now, params)
+    rate = departure_rate([f.gate_ts for f in inp.finished if f.gate_ts is not None], inp.now, params,
+                          inp.busy_since)
     if stale:
         expected, expected_state = None, "stale"
     elif not inp.is_open:

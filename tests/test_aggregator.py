@@ -4,7 +4,7 @@ by people leave their direction's expected wait, and a silent edge makes its lan
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from eventsfromtruth import Knobs, events_from_truth
@@ -106,3 +106,27 @@ def test_closed_lane_leaves_its_direction_and_a_silent_edge_makes_its_lane_stale
     one, two = (agg.summaries[(SITE, lane)][0] for lane in ("out-1", "out-2"))
     assert one.state == "ok" and two.state == "stale"
     assert two.queue_length is None and two.camera_occupancy is None and two.trucks_per_hour is None
+
+
+def test_departure_rate_does_not_drop_at_the_site_midnight(tmp_path):
+    """The busy-period rate needs departures from before midnight; the new day must not hide them."""
+    config = CentralConfig.model_validate({
+        "database": str(tmp_path / "c.sqlite"), "metrics": {"update_interval_s": 90},
+        "sites": [{"id": SITE, "name": "Lào Cai", "lanes": [{"id": "out-1", "direction": "export"}]}]})
+    store = Store(config.database)
+    midnight = datetime(2026, 11, 30, 17, 0, tzinfo=timezone.utc)  # 00:00 in Vietnam
+    clock = [midnight.timestamp() - 3 * 3600]
+    agg = Aggregator(config, store, clock=lambda: clock[0])
+    agg.start()
+    trucks = busy_day(midnight - timedelta(hours=3), lane="out-1", seed=9, hourly=[70, 70, 70, 70] + [0] * 20)
+    s = events_from_truth(trucks, SITE, "out-1", Knobs(seed=9), queue_edge="q", gate_edge="g")
+    rates = {}
+    for label, at in (("before", midnight.timestamp() - 120), ("after", midnight.timestamp() + 120)):
+        feed(agg, store, clock, s.events, at)
+        clock[0] = at
+        agg.last_run.clear()
+        agg.run()
+        summary, rates[label] = agg.summaries[(SITE, "out-1")]
+        assert summary.waiting and summary.waiting > 5  # a queue that has not emptied for hours
+    assert rates["after"] == pytest.approx(rates["before"], rel=0.15)
+    store.close()

@@ -77,6 +77,15 @@ def test_expected_wait_falls_back_to_the_last_departures_when_the_window_is_thin
     assert rate == pytest.approx(5 / (600 * 4 + 90))  # the 5th latest gate passage was 4 × 10 min + 90 s ago
 
 
+def test_departure_rate_covers_the_queue_busy_period():
+    # Departures every 2 minutes for 3 hours, the queue never empty for the last 90 minutes.
+    gates = [NOW - 120 * i for i in range(90)]
+    rate = departure_rate(gates, NOW, PARAMS, busy_since=NOW - 5400)
+    assert rate == pytest.approx(sum(1 for t in gates if t >= NOW - 5400) / 5400)
+    assert departure_rate(gates, NOW, PARAMS, busy_since=NOW - 60) == pytest.approx(8 / 900)  # at least the window
+    assert departure_rate(gates, NOW, PARAMS, busy_since=NOW - 9 * 3600) == pytest.approx(61 / 7200)  # capped
+
+
 def test_no_departures_means_insufficient_data_but_an_empty_queue_is_a_known_zero():
     summary, _ = lane_summary(inputs([], waiting=4), PARAMS)
     assert (summary.expected_wait_state, summary.expected_wait_s) == ("insufficient_data", None)

@@ -101,8 +101,9 @@ def queue_per_second(trucks: list[Truck], start: float, seconds: int) -> list[tu
     wait = [0] * (seconds + 2)
     for tr in trucks:
         first = max(0, int(parse(tr.enter) - start) + 1)  # counted from the first whole second after entering
-        leave_gate = parse(tr.gate or tr.left_queue) - start  # type: ignore[arg-type]
-        leave_lane = parse(tr.exit or tr.left_queue) - start  # type: ignore[arg-type]
+        # Neither gate nor exit nor leaving: still there when the truth ends.
+        leave_gate = parse(tr.gate or tr.left_queue) - start if (tr.gate or tr.left_queue) else seconds + 1.0
+        leave_lane = parse(tr.exit or tr.left_queue) - start if (tr.exit or tr.left_queue) else seconds + 1.0
         for counts, until in ((lane, leave_lane), (wait, leave_gate)):
             last = min(seconds, int(until))  # still there at whole seconds <= until
             if last >= first:
@@ -134,3 +135,21 @@ def read(path: Path) -> list[Truck]:
 
 
 DAY = datetime(2026, 11, 29, 17, 0, tzinfo=timezone.utc)  # 2026-11-30 00:00 in Vietnam
+
+
+def read_sim(path: Path) -> dict[str, list[Truck]]:
+    """Trucks by lane from the simulator's `truth.jsonl` (`lanewatch-sim generate`), in this module's form.
+    Cameras read the plates the simulator marks visible; a truck without a gate time left the queue."""
+    lanes: dict[str, list[Truck]] = {}
+    for line in open(path / "truth.jsonl", encoding="utf-8"):
+        row = json.loads(line)
+
+        def at(name: str, row: dict = row) -> str | None:
+            return row[name]["utc"] if row.get(name) else None
+
+        plates = [{k: p[k] for k in ("text", "country", "rows", "role")} for p in row["plates"] if p.get("visible")]
+        truck = Truck(row["truck"], row["lane"], plates, row["weight_kg"], at("enter"), at("gate"), at("weigh"),
+                      at("exit"))
+        if truck.enter is not None:
+            lanes.setdefault(truck.lane, []).append(truck)
+    return lanes
