@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
@@ -22,6 +23,9 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, CentralConfig)
     setup_logging(service="central")
+    # The MQTT network thread must get the interpreter back quickly from the writer and aggregator
+    # threads, or QoS 1 acknowledgements queue up behind them and throttle the broker's delivery.
+    sys.setswitchinterval(0.001)
     broadcaster = Broadcaster()
     ingest = Ingest(config, on_change=lambda change: broadcaster.notify_threadsafe("lanes"))
     app = create_app(config, broadcaster)
@@ -42,6 +46,88 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = round(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _clock(value: str | None) -> str:
+    return "–" if value is None else value[:19].replace("T", " ")
+
+
+TABLE = (("id", "id", str), ("lane", "lane", str), ("status", "status", str), ("matched", "method", str),
+         ("plate", "plate", str), ("enter", "enter", _clock), ("gate", "gate", _clock), ("exit", "exit", _clock),
+         ("wait", "wait_s", _duration), ("processing", "processing_s", _duration),
+         ("crossing", "crossing_s", _duration))
+
+
+def print_table(rows: list[dict]) -> None:
+    cells = [[fmt(r[key]) if r[key] is not None else "–" for _, key, fmt in TABLE] for r in rows]
+    widths = [max([len(title)] + [len(c[i]) for c in cells]) for i, (title, _, _) in enumerate(TABLE)]
+    print("  ".join(title.ljust(w) for (title, _, _), w in zip(TABLE, widths, strict=True)))
+    for c in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)))
+
+
+def _query(args: argparse.Namespace) -> int:
+    from contextlib import closing
+
+    from central import history
+    from central.config import CentralConfig
+
+    config = load_config(args.config, CentralConfig)
+    try:
+        if args.limit is not None and args.limit < 1:
+            raise history.QueryError(f"--limit must be at least 1, got {args.limit}")
+        zone = history.zone(args.tz)
+        if args.site is not None and config.site(args.site) is None:
+            raise history.QueryError(f"no site {args.site!r} in {args.config}")
+        if args.lane is not None and args.site is not None and config.lane(args.site, args.lane) is None:
+            raise history.QueryError(f"no lane {args.site}/{args.lane} in {args.config}")
+        flt = history.Filter(
+            site=args.site, lane=args.lane, direction=args.direction, plate=args.plate, plate_part=args.plate_contains,
+            status=args.status,
+            start=history.parse_time(args.from_, zone, "--from") if args.from_ else None,
+            end=history.parse_time(args.to, zone, "--to") if args.to else None,
+        ).check()
+        with closing(history.connect(config.database)) as conn:
+            if args.format == "csv":
+                rows = history.iter_all(conn, flt, zone, args.order or "asc")
+                if args.limit:
+                    rows = itertools.islice(rows, args.limit)
+                for chunk in history.csv_chunks(rows):
+                    sys.stdout.write(chunk)
+                return 0
+            page = history.page(conn, flt, zone, args.limit or 100, args.cursor, args.order or "desc")
+    except history.QueryError as exc:
+        print(f"lanewatch-central query: {exc}", file=sys.stderr)
+        return 2
+    print_table(page.rows)
+    shown = f"{len(page.rows)} crossing(s), times in {zone}"
+    print(shown + (f"; more with --cursor {page.next_cursor}" if page.next_cursor else ""), file=sys.stderr)
+    return 0
+
+
+def _lane(args: argparse.Namespace) -> int:
+    from central.config import CentralConfig
+    from central.store import Store, iso_utc
+
+    config = load_config(args.config, CentralConfig)
+    if config.lane(args.site, args.lane) is None:
+        print(f"lanewatch-central lane: no lane {args.site}/{args.lane} in {args.config}", file=sys.stderr)
+        return 2
+    store = Store(config.database)
+    try:
+        row = store.set_lane_open(args.site, args.lane, args.action == "open", args.by, args.note)
+    finally:
+        store.close()
+    state = "open" if row["open"] else "closed"
+    print(f"{args.site}/{args.lane} {state} by {row['by']} at {iso_utc(row['at'])}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lanewatch-central", description="Central service of lanewatch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +136,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
     schema = sub.add_parser("schema", help="print the JSON Schema of every message", epilog="example: lanewatch-central schema > events.schema.json")
     schema.set_defaults(func=_schema)
+
+    query = sub.add_parser(
+        "query", help="find crossings in the history (table or CSV)",
+        epilog="example: lanewatch-central query --config central.yaml --lane out-1 --from 2026-11-30 --to 2026-12-01 "
+               "--plate-contains 12345 --tz vn")
+    query.add_argument("--config", required=True, help="central config file (YAML)")
+    query.add_argument("--site", help="site id")
+    query.add_argument("--lane", help="lane id")
+    query.add_argument("--direction", choices=["export", "import"], help="export (VN→CN) or import (CN→VN)")
+    query.add_argument("--plate", help="whole plate, e.g. 24C-123.45")
+    query.add_argument("--plate-contains", help="any part of the plate, e.g. 12345")
+    query.add_argument("--from", dest="from_", metavar="TIME",
+                       help="started at or after (ISO-8601; in --tz without offset)")
+    query.add_argument("--to", metavar="TIME", help="started before (ISO-8601)")
+    query.add_argument("--status", help="waiting, processing, complete, lost or partial")
+    query.add_argument("--tz", default="vn", help="zone of times shown and given: vn (UTC+7, default), cn (UTC+8), "
+                                                  "utc, an IANA zone or ±HH:MM")
+    query.add_argument("--order", choices=["asc", "desc"],
+                       help="by start time (table: newest first; CSV: oldest first)")
+    query.add_argument("--limit", type=int, default=None, help="rows (table: one page, default 100, at most 1000; "
+                                                             "CSV: default all)")
+    query.add_argument("--cursor", help="next page of a table (printed at the end of the previous one)")
+    query.add_argument("--format", choices=["table", "csv"], default="table")
+    query.set_defaults(func=_query)
+
+    lane = sub.add_parser("lane", help="open or close a lane (recorded with who and when)",
+                          epilog="example: lanewatch-central lane close laocai-kimthanh2 in-3 --by 'Nguyễn Văn A' "
+                                 "--config central.yaml")
+    lane.add_argument("action", choices=["open", "close"])
+    lane.add_argument("site", help="site id")
+    lane.add_argument("lane", help="lane id")
+    lane.add_argument("--by", required=True, help="who opens or closes it")
+    lane.add_argument("--note", help="why")
+    lane.add_argument("--config", required=True, help="central config file (YAML)")
+    lane.set_defaults(func=_lane)
     return parser
 
 

@@ -3,10 +3,13 @@
 The subscription uses a persistent session (clean start off, long expiry) with QoS 1, so the
 broker keeps events for us while this process is down. Messages are handed from paho's network
 thread to a writer thread that stores them in batches; one bad payload goes to the dead-letter
-table with its reason and never stops the stream. Each message is acknowledged to the broker only
-after its batch is committed (manual acks), so a crash between receipt and commit makes the broker
-send it again instead of losing it. After each batch the central's receipts (central/receipts.py)
-tell the edges what it has stored.
+table with its reason and kind (counted) and never stops the stream. Each message is acknowledged
+to the broker only after its batch is committed (manual acks), so a crash between receipt and commit
+makes the broker send it again instead of losing it. After each batch the central's receipts
+(central/receipts.py) tell the edges what it has stored. New events go on to per-edge sequence
+tracking (gaps and late fills), and then to the aggregator thread (crossings, lane figures, retained
+summaries), which has its own database connection: storing never waits for figures. While a burst is
+being stored (an edge delivering its backlog) the aggregator takes at most a share of the time.
 """
 
 from __future__ import annotations
@@ -14,19 +17,47 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from central.aggregator import TICK_S, Aggregator
 from central.config import CentralConfig
 from central.receipts import Receipts
+from central.sequences import SequenceTracker
 from central.store import Store
 from lanewatch import contract
 from lanewatch.mqtt import connect_async, make_client
 
 log = logging.getLogger(__name__)
+
+
+BURST_RATE = 200  # messages a second: far above any live site (a busy gate makes about one a second)
+AGGREGATOR_SHARE = 0.1  # of the time while a burst is being stored; the rest goes to storing it
+BURST_SLICE = 400  # new events per lane per aggregator run during a burst: keeps each run short
+
+# Dead-letter kinds, from how the reason starts (the contract's `Rejected` carries only a reason).
+_KINDS = (
+    ("payload too large", "too_large"),
+    ("malformed JSON", "malformed_json"),
+    ("expected a JSON object", "malformed_json"),
+    ("unsupported schema version", "schema_version"),
+    ("timestamp ", "future_timestamp"),
+    ("site/lane ", "unknown_lane"),
+    ("event for ", "topic_mismatch"),
+    ("status for ", "topic_mismatch"),
+    ("not a", "wrong_topic"),
+    ("invalid ", "invalid"),
+)
+DEAD_LETTER_KINDS = tuple(sorted({kind for _, kind in _KINDS} | {"other"}))
+
+
+def classify(reason: str) -> str:
+    return next((kind for start, kind in _KINDS if reason.startswith(start)), "other")
 
 
 @dataclass(frozen=True)
@@ -49,11 +80,21 @@ class Ingest:
             "cannot reach broker %s:%s; retrying with backoff", client.host, client.port)
         self.client.on_message = lambda client, userdata, msg: self._queue.put((self._generation, msg))
         self.connected = threading.Event()
-        self.counts = {"events": 0, "duplicates": 0, "dead_letters": 0, "statuses": 0}
-        self._thread = threading.Thread(target=self._write_loop, args=(config.database,), name="ingest", daemon=True)
+        self.counts = {"events": 0, "duplicates": 0, "dead_letters": 0, "statuses": 0, "sequence_gaps": 0,
+                       "gap_fills": 0, "sequence_resets": 0}
+        self.dead_letter_kinds: Counter[str] = Counter()
+        self._known = {(site.id, lane.id) for site in config.sites for lane in site.lanes}
+        # New events and statuses, from the writer to the aggregator; None ends it.
+        self._handoff: queue.Queue[tuple[list[contract.LaneEvent], list[contract.LaneStatus]] | None] = queue.Queue()
+        self._rate_window = (0.0, 0)  # (start, messages stored since) for the burst test
+        self._burst_until = 0.0
+        self._threads = [threading.Thread(target=self._write_loop, args=(config.database,), name="ingest", daemon=True),
+                         threading.Thread(target=self._aggregate_loop, name="aggregate", daemon=True)]
 
     def start(self) -> None:
-        self._thread.start()
+        Store(self.config.database).close()  # migrated once, before two threads open it
+        for thread in self._threads:
+            thread.start()
         connect_async(self.client, self.config.mqtt, persistent_session=True)
         self.client.loop_start()
 
@@ -61,7 +102,8 @@ class Ingest:
         self.client.disconnect()
         self.client.loop_stop()
         self._queue.put(None)
-        self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -75,32 +117,40 @@ class Ingest:
     # ------------------------------------------------------------ writer thread
     def _write_loop(self, database: Path) -> None:
         store = Store(database)
+        self.sequences = SequenceTracker(store.sequences())
         receipts = Receipts(store.db)
-        while True:
-            try:
-                first = self._queue.get(timeout=0.5)
-            except queue.Empty:
-                self._publish_receipts(receipts)
-                continue
-            if first is None:
-                return
-            batch, ending = [first], False
-            while len(batch) < 2000:
+        try:
+            while True:
                 try:
-                    item = self._queue.get_nowait()
+                    first = self._queue.get(timeout=0.5)
                 except queue.Empty:
-                    break
-                if item is None:
-                    ending = True
-                    break
-                batch.append(item)
-            receipts.note(self._store(store, [msg for _, msg in batch]))
-            for generation, msg in batch:
-                if generation == self._generation:  # older ones are re-sent by the broker on this session
-                    self.client.ack(msg.mid, msg.qos)
-            self._publish_receipts(receipts)
-            if ending:
-                return
+                    self._publish_receipts(receipts)
+                    continue
+                if first is None:
+                    return
+                batch, end = [first], False
+                while len(batch) < 2000:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        end = True
+                        break
+                    batch.append(item)
+                self._note_rate(len(batch))
+                decoded, lanes = self._store(store, [msg for _, msg in batch])
+                receipts.note(decoded)
+                for generation, msg in batch:
+                    if generation == self._generation:  # older ones are re-sent by the broker on this session
+                        self.client.ack(msg.mid, msg.qos)
+                self._publish_receipts(receipts)
+                if lanes and self.on_change:
+                    self.on_change(Change(frozenset(lanes)))
+                if end:
+                    return
+        finally:
+            self._handoff.put(None)
 
     def _publish_receipts(self, receipts: Receipts) -> None:
         if self.connected.is_set():
@@ -108,10 +158,64 @@ class Ingest:
                 self.client.publish(contract.receipt_topic(receipt.site, receipt.edge), contract.encode(receipt),
                                     qos=1, retain=True)
 
-    def _store(self, store: Store, batch: list[mqtt.MQTTMessage]) -> list[contract.LaneEvent]:
-        """Store a batch; returns every event that decoded, stored or dead-lettered for an unknown lane: the
-        receipts count them as received, so that edges do not send them again and again."""
-        events, decoded, lanes = [], [], set()
+    def _publish_retained(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1, retain=True)
+
+    def _note_rate(self, n: int) -> None:
+        now = time.monotonic()
+        start, count = self._rate_window
+        count += n
+        if now - start >= 1.0:
+            if count / (now - start) >= BURST_RATE:
+                self._burst_until = now + 5.0
+            start, count = now, 0
+        self._rate_window = (start, count)
+
+    def _storing_a_burst(self) -> bool:
+        return time.monotonic() < self._burst_until or self._queue.qsize() > BURST_RATE
+
+    # ------------------------------------------------------------ aggregator thread
+    def _aggregate_loop(self) -> None:
+        store = Store(self.config.database)
+        self.aggregator = aggregator = Aggregator(self.config, store, publish=self._publish_retained)
+        aggregator.start()
+        while True:
+            # Wake up for lanes waiting out their recompute interval, and for the periodic tick.
+            timeout = self.config.metrics.recompute_interval_s if aggregator.dirty else TICK_S
+            items = []
+            try:
+                items.append(self._handoff.get(timeout=timeout))
+                while True:
+                    items.append(self._handoff.get_nowait())
+            except queue.Empty:
+                pass
+            for item in items:
+                if item is None:
+                    return
+                events, statuses = item
+                aggregator.on_events(events)
+                for status in statuses:
+                    aggregator.on_status(status)
+            started = time.monotonic()
+            burst = self._storing_a_burst() or any(len(p) > BURST_SLICE for p in aggregator.pending.values())
+            try:
+                lanes = aggregator.run(limit=BURST_SLICE if burst else None)
+            except Exception:  # a bug in the figures must never stop events being stored
+                log.exception("aggregation failed; events keep being stored")
+                lanes = set()
+            if lanes and self.on_change:
+                self.on_change(Change(frozenset(lanes)))
+            if self._storing_a_burst():  # yield to the writer; once it is idle, catch up at full speed
+                spent = time.monotonic() - started
+                time.sleep(min(spent * (1 / AGGREGATOR_SHARE - 1), 10.0))
+
+    def _store(self, store: Store, batch: list[mqtt.MQTTMessage]) -> tuple[list[contract.LaneEvent], set[tuple[str, str]]]:
+        """Store a batch; returns every event that decoded (stored, or dead-lettered for an unknown lane: the
+        receipts count them as received, so edges do not send them again and again) and the lanes touched."""
+        decoded: list[contract.LaneEvent] = []
+        events: list[contract.LaneEvent] = []
+        statuses: list[contract.LaneStatus] = []
+        lanes: set[tuple[str, str]] = set()
         for msg in batch:
             try:
                 kind = contract.parse_topic(msg.topic)
@@ -121,25 +225,49 @@ class Ingest:
                     status = contract.decode_status(msg.topic, msg.payload)
                     self._check_known(status.site, status.lane)
                     store.put_status(status)
+                    statuses.append(status)
                     self.counts["statuses"] += 1
                 else:
                     event = contract.decode_event(msg.topic, msg.payload)
                     decoded.append(event)
                     self._check_known(event.site, event.lane)
                     events.append(event)
-                lanes.add((kind.site, kind.lane))
+                lanes.add((kind.site, kind.lane or ""))
             except contract.Rejected as exc:
                 log.warning("dead letter from %s: %s", msg.topic, exc.reason)
-                store.add_dead_letter(msg.topic, exc.reason, msg.payload)
+                kind_of = classify(exc.reason)
+                store.add_dead_letter(msg.topic, exc.reason, msg.payload, kind=kind_of)
                 self.counts["dead_letters"] += 1
+                self.dead_letter_kinds[kind_of] += 1
+        new: list[contract.LaneEvent] = []
         if events:
-            new = store.add_events(events)
-            self.counts["events"] += new
-            self.counts["duplicates"] += len(events) - new
-        if lanes and self.on_change:
-            self.on_change(Change(frozenset(lanes)))
-        return decoded
+            new = store.add_new_events(events)
+            self.counts["events"] += len(new)
+            self.counts["duplicates"] += len(events) - len(new)
+            self._track_sequences(store, new)
+        if new or statuses:
+            self._handoff.put((new, statuses))
+        return decoded, lanes
+
+    def _track_sequences(self, store: Store, events: list[contract.LaneEvent]) -> None:
+        touched = {}
+        for e in sorted(events, key=lambda e: (e.edge, e.seq)):
+            state, what = self.sequences.observe(e.site, e.edge, e.seq, e.ts.timestamp())
+            touched[(e.site, e.edge)] = state
+            if what == "gap":
+                self.counts["sequence_gaps"] += 1
+                log.warning("edge %s/%s: events missing before seq %d (%d missing in all)",
+                            e.site, e.edge, e.seq, state.missing)
+            elif what == "fill":
+                self.counts["gap_fills"] += 1
+            elif what == "reset":
+                self.counts["sequence_resets"] += 1
+                log.warning("edge %s/%s started its sequence over at %d", e.site, e.edge, e.seq)
+            elif what == "repeat":
+                log.warning("edge %s/%s sent seq %d again under a new event id", e.site, e.edge, e.seq)
+        now = time.time()
+        store.put_sequences([state.row(now) for state in touched.values()])
 
     def _check_known(self, site: str, lane: str) -> None:
-        if self.config.lane(site, lane) is None:
+        if (site, lane) not in self._known:
             raise contract.Rejected(f"site/lane {site}/{lane} is not in the central config")

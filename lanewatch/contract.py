@@ -262,6 +262,58 @@ class Receipt(_Strict):
             if not self.contiguous_seq < first <= last < self.max_seq:
                 raise ValueError(f"missing range [{first}, {last}] must lie between contiguous_seq and max_seq")
         return self
+class DurationStats(_Strict):
+    """Actual times (seconds) of the trucks that finished in a time bin: measured, never estimated."""
+
+    state: Literal["ok", "insufficient_data", "stale"] = Field(
+        description="ok; insufficient_data: fewer finished trucks than the configured minimum (figures withheld); "
+                    "stale: the lane's data is older than the update interval (figures withheld)")
+    trucks: int = Field(ge=0, description="finished trucks in the bin with this time known")
+    median_s: float | None = Field(None, ge=0)
+    p85_s: float | None = Field(None, ge=0)
+    p95_s: float | None = Field(None, ge=0)
+    mean_s: float | None = Field(None, ge=0)
+    buffer_index: float | None = Field(None, description="(p95 − mean) ÷ mean: how much extra time to plan for")
+
+
+class BinSummary(_Strict):
+    """One time bin: wait = enter → gate (by gate time), processing = gate → exit and crossing = enter → exit
+    (by exit time)."""
+
+    since: UtcMs = Field(description="start of the bin (UTC); it ends at the summary's `ts`")
+    departures: int | None = Field(None, ge=0, description="trucks that left through the exit in the bin")
+    wait: DurationStats
+    processing: DurationStats
+    crossing: DurationStats
+
+
+class LaneSummary(_Strict):
+    """The central's figures for one lane (retained on the summary topic). A figure that is not known
+    is absent (null), never 0; when the lane's data is stale every current figure is withheld."""
+
+    v: Literal[1] = SCHEMA_VERSION
+    site: str = Field(pattern=ID_PATTERN)
+    lane: str = Field(pattern=ID_PATTERN)
+    direction: Direction
+    ts: UtcMs = Field(description="when the central computed these figures (UTC)")
+    state: Literal["ok", "stale"] = Field(description="stale: no event or edge status newer than the update interval")
+    data_age_s: float | None = Field(None, ge=0,
+                                     description="age of the newest event or edge status behind the figures")
+    open: bool = Field(description="lane open for traffic; only open lanes feed their direction's expected wait")
+    queue_length: int | None = Field(None, ge=0, description="trucks that entered and have not exited (from events)")
+    waiting: int | None = Field(None, ge=0, description="of those, trucks not yet through the gate")
+    camera_occupancy: int | None = Field(None, ge=0, description="trucks in the queue zone as the edges see it")
+    trucks_per_hour: int | None = Field(None, ge=0, description="trucks that left in the last hour")
+    expected_wait_s: float | None = Field(None, ge=0, description="wait for a truck joining this lane now: "
+                                          "waiting ÷ recent gate departure rate (Little's law)")
+    expected_wait_state: Literal["ok", "insufficient_data", "stale", "closed"]
+    direction_expected_wait_s: float | None = Field(
+        None, ge=0, description="wait for a truck joining the open lanes of this direction at this site now")
+    lost_today: int | None = Field(None, ge=0, description="trucks that entered today and were not seen at the gate "
+                                   "within the window")
+    last_15min: BinSummary
+    last_hour: BinSummary
+    today: BinSummary = Field(description="since midnight at the site (its own time zone)")
 
 
 # ---------------------------------------------------------------- (de)serialising
@@ -343,6 +395,19 @@ def decode_receipt(topic: str, payload: bytes) -> Receipt:
     if (receipt.site, receipt.edge) != (where.site, where.edge):
         raise Rejected(f"receipt for {receipt.site}/{receipt.edge} published on topic {topic!r}")
     return receipt
+def decode_summary(topic: str, payload: bytes) -> LaneSummary:
+    """For consumers of the summary topic (and the central's own tests)."""
+    where = parse_topic(topic)
+    if where is None or where.kind != "summary":
+        raise Rejected(f"not a summary topic: {topic!r}")
+    data = _load_json(payload)
+    try:
+        summary = LaneSummary.model_validate(data)
+    except ValidationError as exc:
+        raise Rejected(f"invalid summary: {_explain(exc)}") from None
+    if (summary.site, summary.lane) != (where.site, where.lane):
+        raise Rejected(f"summary for {summary.site}/{summary.lane} published on topic {topic!r}")
+    return summary
 
 
 def json_schemas() -> dict:
@@ -353,4 +418,5 @@ def json_schemas() -> dict:
         "event": _event_adapter.json_schema(),
         "status": LaneStatus.model_json_schema(),
         "receipt": Receipt.model_json_schema(),
+        "summary": LaneSummary.model_json_schema(),
     }

@@ -36,6 +36,8 @@ def test_examples_in_doc_are_valid_messages():
                                   now=contract.datetime.fromisoformat("2026-12-01T00:00:00+00:00"))
         elif "contiguous_seq" in data:
             contract.decode_receipt(contract.receipt_topic(data["site"], data["edge"]), json.dumps(data).encode())
+        elif "direction" in data:
+            contract.decode_summary(contract.summary_topic(data["site"], data["lane"]), json.dumps(data).encode())
         else:
             contract.decode_status(contract.status_topic(data["site"], data["lane"], data["edge"]), json.dumps(data).encode())
 

@@ -1,0 +1,132 @@
+"""The aggregator on a real SQLite store: late events rebuild a lane's crossings in place, lanes closed
+by people leave their direction's expected wait, and a silent edge makes its lane stale."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from eventsfromtruth import Knobs, events_from_truth
+from truthgen import busy_day
+
+from central.aggregator import Aggregator
+from central.config import CentralConfig
+from central.store import Store
+from lanewatch.contract import ClockState, LaneStatus
+
+SITE = "laocai"
+START = datetime(2026, 11, 30, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    config = CentralConfig.model_validate({
+        "database": str(tmp_path / "c.sqlite"), "metrics": {"update_interval_s": 60},
+        "sites": [{"id": SITE, "name": "Lào Cai", "lanes": [{"id": "out-1", "direction": "export"},
+                                                           {"id": "out-2", "direction": "export"}]}]})
+    store = Store(config.database)
+    clock = [START.timestamp()]
+    agg = Aggregator(config, store, clock=lambda: clock[0])
+    agg.start()
+    yield config, store, agg, clock
+    store.close()
+
+
+def stream(lane: str, seed: int):
+    trucks = busy_day(START, lane=lane, seed=seed, hourly=[40, 40, 40, 40] + [0] * 20)
+    return trucks, events_from_truth(trucks, SITE, lane, Knobs(confusion_rate=0, missing_plate_rate=0, seed=seed),
+                                     queue_edge=f"{lane}-q", gate_edge=f"{lane}-g")
+
+
+def feed(agg, store, clock, events, until):
+    for e in events:
+        if e.ts.timestamp() <= until:
+            clock[0] = max(clock[0], e.ts.timestamp())
+            agg.on_events(store.add_new_events([e]))
+            agg.last_run.clear()
+            agg.run()
+
+
+def test_gate_edge_backlog_hours_late_is_assembled_in_place(setup):
+    config, store, agg, clock = setup
+    trucks, s = stream("out-1", 4)
+    queue_side = [e for e in s.events if e.edge == "out-1-q"]
+    gate_side = [e for e in s.events if e.edge == "out-1-g"]
+    end = START.timestamp() + 4 * 3600 + 1800
+    feed(agg, store, clock, queue_side, end)  # the gate edge is offline: only enters arrive
+    clock[0] = end + 3 * 3600  # it comes back three hours later and delivers everything at once
+    for i in range(0, len(gate_side), 50):
+        agg.on_events(store.add_new_events(gate_side[i:i + 50]))
+        agg.last_run.clear()
+        agg.run()
+    rows = list(store.db.query("SELECT status, event_ids FROM crossings WHERE lane = 'out-1'"))
+    ids = [i for r in rows for i in json.loads(r["event_ids"])]
+    assert sorted(ids) == sorted(e.id for e in s.events)  # every event in exactly one crossing
+    complete = [r for r in rows if r["status"] == "complete"]
+    assert len(complete) >= 0.98 * len(trucks)
+    assert all(len({s.truth_of[i] for i in json.loads(r["event_ids"])}) == 1 for r in complete)
+
+
+def test_closed_lane_leaves_its_direction_and_a_silent_edge_makes_its_lane_stale(setup):
+    config, store, agg, clock = setup
+    _, a = stream("out-1", 1)
+    _, b = stream("out-2", 2)
+    events = sorted(a.events + b.events, key=lambda e: e.ts)
+    now = START.timestamp() + 2 * 3600
+    feed(agg, store, clock, events, now)
+
+    def heartbeat(lanes):
+        for lane in lanes:
+            for edge in (f"{lane}-q", f"{lane}-g"):
+                agg.on_status(LaneStatus(site=SITE, lane=lane, edge=edge, clock=ClockState(synced=True),
+                                         ts=datetime.fromtimestamp(clock[0], timezone.utc), queue_occupancy=3))
+
+    clock[0] = now
+    heartbeat(["out-1", "out-2"])
+    agg.last_run.clear()
+    agg.run()
+    one, two = (agg.summaries[(SITE, lane)][0] for lane in ("out-1", "out-2"))
+    assert one.state == two.state == "ok" and one.camera_occupancy == 6
+    both = one.direction_expected_wait_s
+    assert both is not None and one.direction_expected_wait_s == two.direction_expected_wait_s
+
+    store.set_lane_open(SITE, "out-2", False, by="Trần Thị B")  # as the CLI or the API does
+    clock[0] += 3  # picked up at the next periodic tick
+    heartbeat(["out-1", "out-2"])
+    agg.run()
+    one, two = (agg.summaries[(SITE, lane)][0] for lane in ("out-1", "out-2"))
+    assert two.open is False and two.expected_wait_state == "closed" and two.expected_wait_s is None
+    assert one.direction_expected_wait_s == one.expected_wait_s  # only the open lane feeds its direction
+
+    clock[0] = now + 120  # out-2's edges go quiet; out-1's keep reporting
+    heartbeat(["out-1"])
+    agg.last_run.clear()
+    agg.run()
+    one, two = (agg.summaries[(SITE, lane)][0] for lane in ("out-1", "out-2"))
+    assert one.state == "ok" and two.state == "stale"
+    assert two.queue_length is None and two.camera_occupancy is None and two.trucks_per_hour is None
+
+
+def test_departure_rate_does_not_drop_at_the_site_midnight(tmp_path):
+    """The busy-period rate needs departures from before midnight; the new day must not hide them."""
+    config = CentralConfig.model_validate({
+        "database": str(tmp_path / "c.sqlite"), "metrics": {"update_interval_s": 90},
+        "sites": [{"id": SITE, "name": "Lào Cai", "lanes": [{"id": "out-1", "direction": "export"}]}]})
+    store = Store(config.database)
+    midnight = datetime(2026, 11, 30, 17, 0, tzinfo=timezone.utc)  # 00:00 in Vietnam
+    clock = [midnight.timestamp() - 3 * 3600]
+    agg = Aggregator(config, store, clock=lambda: clock[0])
+    agg.start()
+    trucks = busy_day(midnight - timedelta(hours=3), lane="out-1", seed=9, hourly=[70, 70, 70, 70] + [0] * 20)
+    s = events_from_truth(trucks, SITE, "out-1", Knobs(seed=9), queue_edge="q", gate_edge="g")
+    rates = {}
+    for label, at in (("before", midnight.timestamp() - 120), ("after", midnight.timestamp() + 120)):
+        feed(agg, store, clock, s.events, at)
+        clock[0] = at
+        agg.last_run.clear()
+        agg.run()
+        summary, rates[label] = agg.summaries[(SITE, "out-1")]
+        assert summary.waiting and summary.waiting > 5  # a queue that has not emptied for hours
+    assert rates["after"] == pytest.approx(rates["before"], rel=0.15)
+    store.close()

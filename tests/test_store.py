@@ -1,0 +1,83 @@
+"""The history store: a v1 database upgrades in place, crossings are written and replaced, plates found."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import sqlite_utils
+
+from central import store as store_module
+from central.assembly import Crossing
+from central.store import Store
+
+T0 = 1_800_000_000.0
+
+
+def crossing(key: str, plate: str | None, start: float, status: str = "complete") -> Crossing:
+    return Crossing(key=key, status=status, method="plate", plate_distance=0.0, plate=plate, plate_country="VN",
+                    enter_ts=start, gate_ts=start + 600, weigh_ts=start + 620, exit_ts=start + 700, weight_kg=30000.0,
+                    wait_s=600.0, processing_s=100.0, crossing_s=700.0, start_ts=start, last_ts=start + 700,
+                    enter_event=key, gate_event=key + "g", weigh_event=None, exit_event=key + "x",
+                    event_ids=(key, key + "g", key + "x"), edges=("g1", "q1"), clock_synced=True)
+
+
+def test_a_version_1_database_is_upgraded_in_place_with_its_data(tmp_path):
+    path = tmp_path / "old.sqlite"
+    old = sqlite_utils.Database(path)
+    store_module.MIGRATIONS[0](old)  # exactly what a v1 service created
+    old.execute("PRAGMA user_version = 1")
+    old["events"].insert({"id": "e1", "type": "enter", "site": "laocai", "lane": "out-1", "edge": "q1",
+                          "camera": None, "seq": 1, "ts": "2026-11-30T01:00:00.000Z", "mono_ms": 5, "track_id": 3,
+                          "received_at": 1.0, "payload": "{}"})
+    old["dead_letters"].insert({"received_at": 2.0, "topic": "t", "reason": "malformed JSON: x", "payload": b"{"})
+    old["lane_status"].insert({"site": "laocai", "lane": "out-1", "edge": "q1", "received_at": 3.0, "payload": "{}"})
+    old.conn.commit()
+    old.close()
+
+    store = Store(path)
+    assert store.version == len(store_module.MIGRATIONS) == 2
+    assert [r["id"] for r in store.db["events"].rows] == ["e1"]
+    assert list(store.db.execute("SELECT reason, kind FROM dead_letters")) == [("malformed JSON: x", None)]
+    assert store.db["lane_status"].count == 1
+    for table in ("crossings", "plates", "lane_state", "lane_state_log", "lane_summaries", "lane_samples",
+                  "edge_sequences"):
+        assert store.db[table].exists(), table
+    store.close()
+    again = Store(path)  # a second start runs nothing twice
+    assert again.version == 2 and again.db["events"].count == 1
+
+
+def test_crossings_upsert_by_key_and_removed_keys_disappear(tmp_path):
+    store = Store(tmp_path / "c.sqlite")
+    store.write_crossings("laocai", "out-1", "export",
+                          [crossing("a", "24C12345", T0), crossing("b", None, T0 + 60)], [])
+    first_id = store.db.execute("SELECT id FROM crossings WHERE key = 'a'").fetchone()[0]
+    store.write_crossings("laocai", "out-1", "export", [crossing("a", "24C12345", T0, status="lost")], ["b"])
+    rows = list(store.db.query("SELECT id, key, status, start_ts, event_ids FROM crossings"))
+    assert rows == [{"id": first_id, "key": "a", "status": "lost", "start_ts": "2027-01-15T08:00:00.000Z",
+                     "event_ids": json.dumps(["a", "ag", "ax"])}]
+    assert [r["plate"] for r in store.db["plates"].rows] == ["24C12345"]
+
+
+def test_plate_trigram_index_finds_any_part(tmp_path):
+    store = Store(tmp_path / "p.sqlite")
+    plates = ["24C12345", "24C12346", "29H00123", "云G12345"]
+    store.write_crossings("laocai", "out-1", "export",
+                          [crossing(f"k{i}", p, T0 + i) for i, p in enumerate(plates)], [])
+    conn = sqlite3.connect(tmp_path / "p.sqlite")
+    found = {r[0] for r in conn.execute("SELECT plate FROM plates_fts WHERE plates_fts MATCH ?", ['"2345"'])}
+    assert found == {"24C12345", "云G12345"}
+
+
+def test_new_events_are_returned_once(tmp_path):
+    from datetime import datetime, timezone
+
+    from lanewatch.contract import ClockState, EnterEvent
+    from lanewatch.ids import uuid7
+
+    store = Store(tmp_path / "e.sqlite")
+    e = EnterEvent(id=uuid7(), site="laocai", lane="out-1", edge="q1", seq=1, ts=datetime.now(timezone.utc),
+                   mono_ms=1, clock=ClockState(synced=True))
+    assert store.add_new_events([e, e]) == [e]
+    assert store.add_new_events([e]) == [] and store.add_events([e]) == 0
