@@ -7,14 +7,11 @@ import threading
 import time
 from datetime import datetime, timezone
 
-import numpy as np
-import supervision as sv
-from trackers import ByteTrackTracker
-
+from edge.analysis import CameraAnalysis
 from edge.config import CameraConfig, EdgeConfig, LaneConfig
 from edge.delivery import Publisher
-from edge.detect.motion import MotionDetector
-from edge.lane import Crossing, LaneCamera
+from edge.detect import Detector, detector_factory
+from edge.lane import Crossing
 from edge.outbox import Outbox
 from edge.sources import FrameSource
 from lanewatch import contract
@@ -29,23 +26,17 @@ EVENT_CLASSES = {"enter": EnterEvent, "gate": GateEvent, "exit": ExitEvent}
 class CameraPipeline:
     """One camera's analysis loop, run in its own thread."""
 
-    def __init__(self, app: EdgeApp, lane: LaneConfig, camera: CameraConfig):
+    def __init__(self, app: EdgeApp, lane: LaneConfig, camera: CameraConfig, detector: Detector):
         self.app, self.lane, self.camera = app, lane, camera
         self.source = FrameSource(camera, app.stop_event)
-        self.detector = MotionDetector(app.config.detector)
-        self.tracker = ByteTrackTracker(frame_rate=camera.analysis_fps, lost_track_buffer=int(camera.analysis_fps * 3))
-        self.lane_camera = LaneCamera(camera.geometry)
+        self.analysis = CameraAnalysis(camera, detector)
         self.thread = threading.Thread(target=self.run, name=f"pipeline-{camera.id}", daemon=True)
         self.last_progress = time.monotonic()
 
     def run(self) -> None:
         try:
             for frame in self.source.frames():
-                detections = self.detector.detect(frame.image)
-                tracked = self.tracker.update(detections)
-                tracked = tracked[tracked.tracker_id >= 0] if len(tracked) else sv.Detections.empty()
-                ids = tracked.tracker_id if len(tracked) else np.zeros(0, int)
-                for crossing in self.lane_camera.update(tracked.xyxy, ids, frame.at):
+                for crossing in self.analysis.process(frame).crossings:
                     self.app.emit(self.lane, self.camera, crossing)
                 self.last_progress = time.monotonic()
         except Exception:
@@ -62,10 +53,11 @@ class CameraPipeline:
 class EdgeApp:
     def __init__(self, config: EdgeConfig):
         self.config = config
+        make_detector = detector_factory(config.detector)  # first: a bad model stops us before anything starts
         self.stop_event = threading.Event()
         self.outbox = Outbox(config.data_dir / "outbox.sqlite")
         self.publisher = Publisher(config.mqtt, config.site, config.edge_id, self.outbox)
-        self.pipelines = [CameraPipeline(self, lane, cam) for lane in config.lanes for cam in lane.cameras]
+        self.pipelines = [CameraPipeline(self, lane, cam, make_detector()) for lane in config.lanes for cam in lane.cameras]
 
     def clock_state(self) -> ClockState:
         return ClockState(synced=False, source="unknown")
@@ -88,8 +80,8 @@ class EdgeApp:
         return LaneStatus(
             site=self.config.site, lane=lane.id, edge=self.config.edge_id, ts=datetime.now(timezone.utc),
             clock=self.clock_state(),
-            queue_occupancy=sum(p.lane_camera.queue_occupancy for p in pipes),
-            weighbridge_occupied=any(p.lane_camera.weighbridge_tracks for p in pipes),
+            queue_occupancy=sum(p.analysis.lane.queue_occupancy for p in pipes),
+            weighbridge_occupied=any(p.analysis.lane.weighbridge_tracks for p in pipes),
             cameras={p.camera.id: p.health() for p in pipes},
             outbox=OutboxHealth(backlog=backlog, oldest_age_s=round(oldest, 1) if oldest is not None else None),
         )
