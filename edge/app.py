@@ -109,6 +109,7 @@ class EdgeApp:
         finally:
             self.stop_event.set()
             for p in self.pipelines:
+                p.source.join(timeout=5)  # no OpenCV read may still run when the interpreter exits
                 p.thread.join(timeout=5)
             self.publish_status()
             self.publisher.stop()

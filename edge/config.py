@@ -146,7 +146,7 @@ class MotionDetectorConfig(Section):
 
 
 ClassName = Literal["truck", "plate"]
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "lanewatch-truck-320.onnx"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "lanewatch-truck-v1.onnx"
 
 
 class YoloOnnxDetectorConfig(Section):
@@ -187,7 +187,9 @@ class EdgeConfig(Section):
     mqtt: MqttSettings = MqttSettings()
     data_dir: Path = Field(Path("var/edge"), description="where the outbox and images live")
     status_interval_s: float = Field(2.0, gt=0, description="how often lane status is published (retained)")
-    detector: DetectorConfig = MotionDetectorConfig()
+    detector: DetectorConfig = Field(
+        default_factory=YoloOnnxDetectorConfig, description="the project's truck model unless configured otherwise"
+    )
     lanes: list[LaneConfig] = Field(min_length=1)
 
     @field_validator("data_dir")

@@ -244,7 +244,7 @@ def detection_loss(raw: torch.Tensor, points: torch.Tensor, strides: torch.Tenso
     else:
         box_loss = l1_loss = raw.sum() * 0
     total = cls_loss + 2.0 * box_loss + 1.0 * l1_loss
-    return total, {"cls": float(cls_loss), "giou": float(box_loss), "l1": float(l1_loss)}
+    return total, {"cls": cls_loss.item(), "giou": box_loss.item(), "l1": l1_loss.item()}
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -319,7 +319,11 @@ def train_command(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     input_wh = (args.width, args.height)
     folders = sorted(p for p in Path(args.data).iterdir() if (p / "images").is_dir())
-    train_dirs, val_dirs = folders[:-args.val_seeds], folders[-args.val_seeds:]
+    held_out = set(args.val.split(","))
+    train_dirs = [p for p in folders if p.name not in held_out]
+    val_dirs = [p for p in folders if p.name in held_out]
+    if len(val_dirs) != len(held_out):
+        raise SystemExit(f"--val names {sorted(held_out)}, but {args.data} holds {[p.name for p in folders]}")
     started = time.monotonic()
     train_images, train_targets = load_split(train_dirs, input_wh)
     val_images, val_targets = load_split(val_dirs, input_wh)
@@ -328,14 +332,15 @@ def train_command(args: argparse.Namespace) -> int:
 
     model = TinyDetector(input_wh=input_wh)
     ranges = level_ranges(model.strides)
-    steps_per_epoch = math.ceil(len(train_images) / args.batch)
+    per_epoch = min(args.per_epoch or len(train_images), len(train_images))
+    steps_per_epoch = math.ceil(per_epoch / args.batch)
     total_steps = steps_per_epoch * args.epochs
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=args.lr, total_steps=total_steps, pct_start=0.1)
     step = 0
     for epoch in range(args.epochs):
         model.train()
-        order = rng.permutation(len(train_images))
+        order = rng.permutation(len(train_images))[:per_epoch]
         for b in range(steps_per_epoch):
             idx = order[b * args.batch:(b + 1) * args.batch]
             pairs = [augment(train_images[i], train_targets[i], rng) for i in idx]
@@ -351,9 +356,11 @@ def train_command(args: argparse.Namespace) -> int:
                 print(f"epoch {epoch + 1} step {step}/{total_steps} loss {float(loss):.3f} "
                       + " ".join(f"{k} {v:.3f}" for k, v in parts.items())
                       + f" ({time.monotonic() - started:.0f} s)", flush=True)
-        metrics = evaluate(model, val_images, val_targets)
-        print(f"epoch {epoch + 1}: " + " ".join(f"{k} {v:.3f}" for k, v in metrics.items()), flush=True)
+        if (epoch + 1) % 3 == 0 or epoch + 1 == args.epochs:
+            metrics = evaluate(model, val_images, val_targets)
+            print(f"epoch {epoch + 1}: " + " ".join(f"{k} {v:.3f}" for k, v in metrics.items()), flush=True)
     train_s = time.monotonic() - started
+    torch.save(model.state_dict(), Path(args.out).with_suffix(".pt"))  # for models/make_test_models.py
     export(model, Path(args.out))
     write_card(args, Path(args.out), metrics, train_s, len(train_images), len(val_images),
                [p.name for p in train_dirs], [p.name for p in val_dirs])
@@ -403,10 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     train = sub.add_parser("train", help="train, evaluate on the held-out seeds, export ONNX")
     train.add_argument("--data", required=True, help="folder of simulator outputs, one per seed")
     train.add_argument("--out", required=True, help="ONNX file to write")
-    train.add_argument("--val-seeds", type=int, default=3, help="the last N seed folders are held out")
+    train.add_argument("--val", default="seed-1011,seed-1027",
+                       help="comma-separated folder names held out for the mAP on the model card")
+    train.add_argument("--per-epoch", type=int, default=3000, help="frames drawn per epoch (0: all)")
     train.add_argument("--width", type=int, default=512)
     train.add_argument("--height", type=int, default=288)
-    train.add_argument("--epochs", type=int, default=12)
+    train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--lr", type=float, default=3e-3)
     train.add_argument("--seed", type=int, default=20261130)

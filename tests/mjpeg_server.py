@@ -36,7 +36,7 @@ def frame_number(image: np.ndarray) -> int:
 class MjpegTestServer:
     def __init__(self, fps: float = 25.0):
         self.fps = fps
-        self.sent_at: dict[int, float] = {}  # frame number -> time.time() when written to the socket
+        self.sent_at: dict[int, float] = {}  # frame number -> time.time() just before it was sent
         self.connections: list[float] = []  # time.monotonic() of every request, refused ones included
         self._number = 0
         self._corrupt_next = 0
@@ -109,12 +109,12 @@ class MjpegTestServer:
                 bad = self._corrupt_next > 0
                 self._corrupt_next -= int(bad)
             data = b"\x00not a jpeg\x00" * 50 if bad else cv2.imencode(".jpg", numbered_frame(number))[1].tobytes()
+            self.sent_at[number] = time.time()  # the camera's capture time: before the bytes leave
             try:
                 handler.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data))
                 handler.wfile.write(data + b"\r\n")
                 handler.wfile.flush()
             except OSError:
                 return
-            self.sent_at[number] = time.time()
             next_at += period
             time.sleep(max(0.0, next_at - time.monotonic()))
