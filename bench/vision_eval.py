@@ -127,16 +127,21 @@ class Score:
 KINDS_BY_ROLE = {"queue": ("enter",), "gate": ("gate", "exit")}
 
 
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def score(world_dir: Path, run: CameraRun) -> Score:
     truth = [json.loads(line) for line in (world_dir / "truth.jsonl").read_text().splitlines() if line.strip()]
     out = Score()
     ids_by_truck: dict[str, set[int]] = {}
     for kind in KINDS_BY_ROLE[run.role]:
-        wanted = [(t["truck"], datetime.fromisoformat(t[kind]["utc"].replace("Z", "+00:00"))) for t in truth if t.get(kind)]
+        wanted = [(t["truck"], _utc(t[kind]["utc"])) for t in truth if t.get(kind)]
         got = [c for c in run.crossings if c.kind == kind]
-        cost = np.array([[abs((c.at.utc - when).total_seconds()) for c in got] for _, when in wanted]).reshape(len(wanted), len(got))
+        cost = np.array([[abs((c.at.utc - when).total_seconds()) for c in got] for _, when in wanted])
+        cost = cost.reshape(len(wanted), len(got))
         rows, cols = linear_sum_assignment(np.where(cost <= MATCH_WINDOW_S, cost, 1e6)) if cost.size else ([], [])
-        matched = {(r, c) for r, c in zip(rows, cols) if cost[r, c] <= MATCH_WINDOW_S}
+        matched = {(r, c) for r, c in zip(rows, cols, strict=True) if cost[r, c] <= MATCH_WINDOW_S}
         out.truth_events += len(wanted)
         out.found += len(matched)
         out.false_events += len(got) - len(matched)
@@ -144,8 +149,9 @@ def score(world_dir: Path, run: CameraRun) -> Score:
             out.timing_errors_frames.append(cost[r, c] * run.fps)
             ids_by_truck.setdefault(wanted[r][0], set()).add(got[c].track_id)
         hit_rows, hit_cols = {r for r, _ in matched}, {c for _, c in matched}
-        out.misses += [f"{kind} {wanted[r][0]} at {wanted[r][1].time()}" for r in range(len(wanted)) if r not in hit_rows]
-        out.falses += [f"{kind} track {got[c].track_id} at {got[c].at.utc.time()}" for c in range(len(got)) if c not in hit_cols]
+        out.misses += [f"{kind} {name} at {when.time()}" for r, (name, when) in enumerate(wanted) if r not in hit_rows]
+        out.falses += [f"{kind} track {c.track_id} at {c.at.utc.time()}"
+                       for i, c in enumerate(got) if i not in hit_cols]
     out.split_ids = sum(1 for ids in ids_by_truck.values() if len(ids) > 1)
     if run.role == "queue":
         rows = (world_dir / "queue.csv").read_text().splitlines()[1:]

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             counts[i] += 1
 
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(args.streams)]
-    for (source, _), thread in zip(pipelines, threads):
+    for (source, _), thread in zip(pipelines, threads, strict=True):
         source.start()
         thread.start()
     time.sleep(3.0)  # warm-up: caches, first frames, the tracker's first tracks
@@ -65,10 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     time.sleep(args.seconds)
     wall = time.monotonic() - start_wall
     cpu = time.process_time() - start_cpu
-    done = [c - s for c, s in zip(counts, start_counts)]
-    dropped = [s.dropped - d for (s, _), d in zip(pipelines, start_dropped)]
+    done = [c - s for c, s in zip(counts, start_counts, strict=True)]
+    dropped = [s.dropped - d for (s, _), d in zip(pipelines, start_dropped, strict=True)]
     stop.set()
-    for (source, _), thread in zip(pipelines, threads):  # OpenCV and onnxruntime must be idle before exit
+    for (source, _), thread in zip(pipelines, threads, strict=True):  # OpenCV and onnxruntime must be idle before exit
         source.join(timeout=10)
         thread.join(timeout=10)
     stages: dict[str, float] = {}

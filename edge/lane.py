@@ -85,7 +85,7 @@ class LaneCamera:
         self.queue_occupancy = int(self.queue_zone.contains(points).sum()) if self.queue_zone and len(points) else 0
         if self.weighbridge_zone and len(points):
             inside = self.weighbridge_zone.contains(points)
-            self.weighbridge_tracks = [t for t, flag in zip(truck_ids, inside) if flag]
+            self.weighbridge_tracks = [t for t, flag in zip(truck_ids, inside, strict=True) if flag]
         else:
             self.weighbridge_tracks = []
         self._forget(at)

@@ -104,7 +104,8 @@ class TinyDetector(nn.Module):
         p5 = self.p5(c5)
         p4 = self.p4(torch.cat([F.interpolate(p5, scale_factor=2.0, mode="nearest"), c4], 1))
         p3 = self.p3(torch.cat([F.interpolate(p4, scale_factor=2.0, mode="nearest"), c3], 1))
-        raw = torch.cat([head(p).flatten(2) for head, p in zip(self.heads, (p3, p4, p5))], 2)  # [B, 4+C, N]
+        maps = zip(self.heads, (p3, p4, p5), strict=True)
+        raw = torch.cat([head(p).flatten(2) for head, p in maps], 2)  # [B, 4+C, N]
         if not self.export:
             return raw
         ltrb = F.softplus(raw[:, :4]) * self.strides  # distances from the cell centre to the box sides
@@ -237,7 +238,8 @@ def detection_loss(raw: torch.Tensor, points: torch.Tensor, strides: torch.Tenso
         positives += int(pos.sum())
     p = torch.sigmoid(logits)
     focal = (p - cls_target).abs().pow(2.0)
-    cls_loss = (F.binary_cross_entropy_with_logits(logits, cls_target, reduction="none") * focal).sum() / max(1, positives)
+    bce = F.binary_cross_entropy_with_logits(logits, cls_target, reduction="none")
+    cls_loss = (bce * focal).sum() / max(1, positives)
     if box_losses:
         box_loss = torch.cat(box_losses).mean()
         l1_loss = torch.cat(l1_losses).mean()
@@ -353,10 +355,15 @@ def train_command(args: argparse.Namespace) -> int:
             schedule.step()
             step += 1
             if step % 20 == 0:
-                print(f"epoch {epoch + 1} step {step}/{total_steps} loss {float(loss):.3f} "
+                print(f"epoch {epoch + 1} step {step}/{total_steps} loss {loss.item():.3f} "
                       + " ".join(f"{k} {v:.3f}" for k, v in parts.items())
                       + f" ({time.monotonic() - started:.0f} s)", flush=True)
-        if (epoch + 1) % 3 == 0 or epoch + 1 == args.epochs:
+        # A checkpoint per epoch, in the deployed form, so a run can be judged (and used) before it ends.
+        checkpoint = Path(args.out).with_suffix(f".epoch{epoch + 1}.onnx")
+        torch.save(model.state_dict(), checkpoint.with_suffix(".pt"))
+        export(model, checkpoint)
+        model.export = False
+        if (epoch + 1) % 2 == 0 or epoch + 1 == args.epochs:
             metrics = evaluate(model, val_images, val_targets)
             print(f"epoch {epoch + 1}: " + " ".join(f"{k} {v:.3f}" for k, v in metrics.items()), flush=True)
     train_s = time.monotonic() - started
@@ -415,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--per-epoch", type=int, default=3000, help="frames drawn per epoch (0: all)")
     train.add_argument("--width", type=int, default=512)
     train.add_argument("--height", type=int, default=288)
-    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--epochs", type=int, default=6)
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--lr", type=float, default=3e-3)
     train.add_argument("--seed", type=int, default=20261130)

@@ -42,7 +42,8 @@ def test_detect_prints_one_line_per_image_and_an_error_entry_for_a_bad_one(tmp_p
 
 
 def test_detect_with_a_users_export_and_class_map():
-    result = edge("detect", "--model", str(DATA / "coco-layout-512.onnx"), "--classes", "7=truck,5=truck", *map(str, FRAMES))
+    model = str(DATA / "coco-layout-512.onnx")
+    result = edge("detect", "--model", model, "--classes", "7=truck,5=truck", *map(str, FRAMES))
     assert result.returncode == 0, result.stderr
     for line, frame in zip(map(json.loads, result.stdout.splitlines()), FRAMES, strict=True):
         assert {d["class"] for d in line["detections"]} <= {"truck"}

@@ -74,7 +74,8 @@ def test_detections_are_in_frame_pixels_whatever_the_frame_size(detector):
 
 def test_a_coco_layout_export_drops_in_with_a_class_map(detector):
     """Square input, 80 classes, truck=7 and bus=5 both ours: the same trucks as our own layout."""
-    coco = YoloOnnxDetector.load(YoloOnnxDetectorConfig(model=DATA / "coco-layout-512.onnx", classes={7: "truck", 5: "truck"}))
+    config = YoloOnnxDetectorConfig(model=DATA / "coco-layout-512.onnx", classes={7: "truck", 5: "truck"})
+    coco = YoloOnnxDetector.load(config)
     assert coco.names == ("truck",) and coco.input_wh == (512, 512)
     for frame in FRAMES:
         image = cv2.imread(str(frame))

@@ -98,7 +98,7 @@ def test_live_frames_carry_their_capture_time(server, stop):
         assert 0 <= frame.at.utc.timestamp() - sent < 0.5
     # Analysed at 10 fps out of 25: the gaps between analysed frames are about 0.1 s.
     times = [f.at.mono_ns / 1e9 for f, _ in consumer.frames[:20]]
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert 0.08 <= sum(gaps) / len(gaps) <= 0.13
 
 
@@ -124,8 +124,8 @@ def test_refused_reopens_back_off_doubling_to_the_cap(server, stop):
     source = FrameSource(cam, stop).start()
     wait_until(lambda: len(server.connections) >= 6, timeout=20)
     assert source.state == "lost"
-    gaps = [b - a for a, b in zip(server.connections, server.connections[1:])]
-    for gap, wait in zip(gaps, [0.2, 0.4, 0.8, 0.8, 0.8]):
+    gaps = [b - a for a, b in zip(server.connections, server.connections[1:], strict=False)]
+    for gap, wait in zip(gaps, [0.2, 0.4, 0.8, 0.8, 0.8], strict=False):
         assert wait <= gap < wait + 0.4, gaps
     server.refuse(False)
     wait_until(lambda: source.state == "ok", timeout=5)

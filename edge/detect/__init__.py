@@ -33,6 +33,7 @@ def detector_factory(config: DetectorConfig) -> Callable[[], Detector]:
 
     shared = YoloOnnxDetector.load(config)
     if "truck" not in shared.names:
-        raise ModelError(f"{config.model}: no model class is mapped to truck (classes: {dict(enumerate(shared.names))}); "
-                         "set detector.classes, e.g. {7: truck, 5: truck} for a COCO export")
+        classes = dict(enumerate(shared.names))
+        raise ModelError(f"{config.model}: no model class is mapped to truck (classes: {classes});"
+                         " set detector.classes, e.g. {7: truck, 5: truck} for a COCO export")
     return lambda: shared

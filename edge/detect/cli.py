@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -16,7 +15,7 @@ from edge.config import DEFAULT_MODEL, CameraConfig, EdgeConfig, YoloOnnxDetecto
 from edge.detect import Detector, detector_factory
 from edge.detect.onnx_yolo import YoloOnnxDetector
 from edge.sources import describe, open_capture
-from lanewatch.config import ConfigError, load_config
+from lanewatch.config import load_config
 
 SNAPSHOT_FRAMES_MOTION = 60  # the motion detector needs a background before it sees anything
 
@@ -52,7 +51,7 @@ def detect_main(args: argparse.Namespace) -> int:
         image = cv2.imread(name, cv2.IMREAD_COLOR) if Path(name).is_file() else None
         if image is None:
             failed += 1
-            reason = "file not found" if not Path(name).exists() else "cannot read as an image (expected JPEG, PNG, BMP…)"
+            reason = "cannot read as an image (expected JPEG, PNG, BMP…)" if Path(name).exists() else "file not found"
             print(json.dumps({"image": name, "error": reason}), flush=True)
             continue
         print(json.dumps({"image": name, "detections": detections_json(detector, detector.detect(image))}), flush=True)
@@ -86,6 +85,10 @@ def grab_frames(camera: CameraConfig, count: int) -> list[np.ndarray]:
         cap.release()
 
 
+def _px(point: np.ndarray) -> tuple[int, int]:
+    return int(round(point[0])), int(round(point[1]))
+
+
 def draw(image: np.ndarray, camera: CameraConfig, detector: Detector, detections: sv.Detections) -> np.ndarray:
     out = image.copy()
     scale = max(1.0, image.shape[1] / 960)
@@ -105,13 +108,13 @@ def draw(image: np.ndarray, camera: CameraConfig, detector: Detector, detections
         if line is None:
             continue
         a, b = np.asarray(line.start), np.asarray(line.end)
-        cv2.line(out, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), colour, thick)
+        cv2.line(out, _px(a), _px(b), colour, thick)
         # Arrow from the middle towards the forward side (where cross(b - a, p - a) > 0).
         mid, d = (a + b) / 2, b - a
         normal = np.array([-d[1], d[0]]) / (np.hypot(*d) or 1.0)
         tip = mid + normal * 40 * scale
-        cv2.arrowedLine(out, tuple(np.round(mid).astype(int)), tuple(np.round(tip).astype(int)), colour, thick, tipLength=0.3)
-        cv2.putText(out, name, tuple(np.round(a + [4, -6]).astype(int)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, colour, thick)
+        cv2.arrowedLine(out, _px(mid), _px(tip), colour, thick, tipLength=0.3)
+        cv2.putText(out, name, _px(a + [4, -6]), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, colour, thick)
     for box, p, c in zip(detections.xyxy, detections.confidence, detections.class_id, strict=True):
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         colour = (0, 255, 255) if detector.names[int(c)] == "truck" else (255, 255, 255)
@@ -140,8 +143,9 @@ def snapshot_main(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------- wiring
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    det = sub.add_parser("detect", help="run the detector on images and print one JSON line per image",
-                         epilog="example: lanewatch-edge detect --model yolo11n.onnx --classes 7=truck,5=truck cam1.jpg")
+    det = sub.add_parser(
+        "detect", help="run the detector on images and print one JSON line per image",
+        epilog="example: lanewatch-edge detect --model yolo11n.onnx --classes 7=truck,5=truck cam1.jpg")
     det.add_argument("images", nargs="+", metavar="IMAGE")
     det.add_argument("--model", default=str(DEFAULT_MODEL), help="ONNX model (default: the project's truck model)")
     det.add_argument("--classes", type=parse_classes, default=None,
@@ -149,8 +153,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     det.add_argument("--confidence", type=float, default=0.35, help="lowest score printed (default 0.35)")
     det.add_argument("--input-size", type=int, default=None, help="input side for dynamic-shape models")
     det.set_defaults(func=detect_main)
-    snap = sub.add_parser("snapshot", help="save a camera's current frame with zones, lines and detections drawn",
-                          epilog="example: lanewatch-edge snapshot --config edge.yaml --camera out1-queue --out out1.png")
+    snap = sub.add_parser(
+        "snapshot", help="save a camera's current frame with zones, lines and detections drawn",
+        epilog="example: lanewatch-edge snapshot --config edge.yaml --camera out1-queue --out out1.png")
     snap.add_argument("--config", required=True, help="edge config file (YAML)")
     snap.add_argument("--camera", required=True, help="camera id from the config")
     snap.add_argument("--out", required=True, help="image to write (.png)")

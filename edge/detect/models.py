@@ -35,7 +35,8 @@ def manifest_entry(model: Path) -> dict[str, Any] | None:
     try:
         entries = json.loads(manifest.read_text(encoding="utf-8"))["models"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{manifest}: not a model manifest ({exc}); expected {{\"models\": [{{\"file\": …, \"sha256\": …}}]}}") from None
+        raise ModelError(f"{manifest}: not a model manifest ({exc}); "
+                         'expected {"models": [{"file": …, "sha256": …}]}') from None
     return next((e for e in entries if e.get("file") == model.name), None)
 
 

@@ -1,9 +1,10 @@
 """YOLO detector on onnxruntime, for any export in the Ultralytics v8/11 layout.
 
-Input `[1, 3, H, W]` (Ultralytics exports are square, H = W): the frame letterboxed to W×H, RGB, 0..1. Output `[1, 4+C, N]`: for each of N
-candidates, the box centre, width and height in input pixels, then C class scores. The project's
-own model (models/) is exported in this layout too, so a user's `yolo11n.onnx` and ours share this
-code; the config's class map says which model classes are our trucks (COCO: truck=7, bus=5).
+Input `[1, 3, H, W]` (Ultralytics exports are square): the frame letterboxed to W×H, RGB, 0..1.
+Output `[1, 4+C, N]`: for each of N candidates, the box centre, width and height in input pixels,
+then C class scores. The project's own model (models/) is exported in this layout too, so a user's
+`yolo11n.onnx` and ours share this code; the config's class map says which model classes are our
+trucks (COCO: truck=7, bus=5).
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ class YoloOnnxDetector:
         largest = max(cls for ours in self._model_classes for cls in ours.tolist())
         if len(shape) != 3 or shape[0] != 1 or shape[1] < 5 or shape[2] < shape[1]:
             raise ModelError(f"{self.path}: output shape is {list(shape)}, expected [1, 4+classes, N] "
-                             f"(N candidates, more than 4+classes); a transposed [1, N, 4+classes] export is not supported")
+                             "(N candidates, more than 4+classes); "
+                             "a transposed [1, N, 4+classes] export is not supported")
         if largest >= shape[1] - 4:
             raise ModelError(f"{self.path}: output shape {list(shape)} has {shape[1] - 4} classes, "
                              f"but the class map uses class {largest}; expected [1, {4 + largest + 1}+, N]")
@@ -123,7 +125,8 @@ def _check_input(path: Path, session: ort.InferenceSession, wanted: int | None) 
     inputs = session.get_inputs()
     shape = list(inputs[0].shape) if inputs else []
     expected = f"[1, 3, {wanted or 'H'}, {wanted or 'W'}]"
-    if len(inputs) != 1 or len(shape) != 4 or shape[1] != 3 or inputs[0].type not in ("tensor(float)", "tensor(float16)"):
+    float_input = bool(inputs) and inputs[0].type in ("tensor(float)", "tensor(float16)")
+    if len(inputs) != 1 or len(shape) != 4 or shape[1] != 3 or not float_input:
         raise ModelError(f"{path}: input is {[(i.name, i.shape, i.type) for i in inputs]}, "
                          f"expected one float input {expected}")
     height, width = shape[2], shape[3]
