@@ -80,6 +80,7 @@ def analyse_camera(world_dir: Path, camera_id: str, detector: DetectorConfig | N
         second, rest = divmod(frame.index, fps)
         if rest == 0:
             occupancy[int(second)] = analysis.lane.queue_occupancy
+    crossings += analysis.finish()
     stop.set()
     return CameraRun(camera_id, camera["role"], fps, crossings, occupancy, analysis.clock.frames,
                      analysis.lane.rejoins, analysis.clock.ms_per_frame())

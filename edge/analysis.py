@@ -83,6 +83,11 @@ class CameraAnalysis:
         return Analysed(crossings, detections, tracked)
 
 
+    def finish(self) -> list[Crossing]:
+        """Crossings still being timed when the source ended."""
+        return self.lane.flush()
+
+
 def _empty_tracked() -> sv.Detections:
     empty = sv.Detections.empty()
     empty.tracker_id = np.zeros(0, int)

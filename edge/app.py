@@ -38,6 +38,8 @@ class CameraPipeline:
             for frame in self.source.frames():
                 for crossing in self.analysis.process(frame).crossings:
                     self.app.emit(self.lane, self.camera, crossing)
+            for crossing in self.analysis.finish():
+                self.app.emit(self.lane, self.camera, crossing)
                 self.last_progress = time.monotonic()
         except Exception:
             log.exception("camera %s: analysis loop failed", self.camera.id)

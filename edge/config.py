@@ -116,6 +116,12 @@ class TrackingConfig(Section):
     rejoin_radius_px: float = Field(
         80.0, gt=0, description="how close (anchor to anchor, pixels) a new track must appear to a lost one"
     )
+    line_fit_frames: int = Field(
+        5, ge=0, le=20,
+        description="a crossing's time is fitted to the truck's path over this many analysed frames either side "
+        "of the line, which evens out the detector's jitter (the event leaves that many frames later); "
+        "0: interpolate between the two frames around the line",
+    )
 
 
 class CameraConfig(Section):

@@ -5,10 +5,15 @@ stop-and-go queue, is still counted once. The tracker may lose a truck (occlusio
 detection) and later give it a new id; a new track that appears where a truck vanished moments ago
 is taken to be that truck ("rejoin"): it keeps the truck's id and the lines it already crossed, and
 a line crossed while it was unseen fires, timed between its last and first sightings.
+
+A crossing's time comes from a straight-line fit of the truck's signed distance to the line over
+a few sightings either side (`line_fit_frames`): a detector's box edge jitters by a pixel or two,
+and far from the camera a truck moves less than that between frames.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -48,6 +53,17 @@ class _Truck:
     at: FrameTime
     fired: set[str] = field(default_factory=set)
     tracker_ids: set[int] = field(default_factory=set)  # every id the tracker gave this truck
+    path: deque[tuple[FrameTime, np.ndarray]] = field(default_factory=deque)  # the latest sightings
+    pending: list[_Pending] = field(default_factory=list)  # crossings waiting for sightings after the line
+
+
+@dataclass
+class _Pending:
+    kind: str
+    line: Line
+    before: tuple[FrameTime, np.ndarray]  # the sightings either side of the line
+    after: tuple[FrameTime, np.ndarray]
+    waiting: int  # sightings still to come before the fit
 
 
 class LaneCamera:
@@ -62,6 +78,7 @@ class LaneCamera:
         self.forget_after = forget_after
         self.rejoin_window = timedelta(seconds=tracking.rejoin_window_s)
         self.rejoin_radius = tracking.rejoin_radius_px
+        self.fit_frames = tracking.line_fit_frames
         self.queue_occupancy = 0
         self.weighbridge_tracks: list[int] = []
         self.rejoins = 0
@@ -79,9 +96,16 @@ class LaneCamera:
             truck, first_sighting = self._truck_for(tid, point, at, seen)
             seen.add(truck.id)
             truck_ids.append(truck.id)
+            for pending in truck.pending:
+                pending.waiting -= 1
             if not first_sighting:
-                crossings += self._crossings(truck, point, at)
+                self._detect_crossings(truck, point, at)
             truck.anchor, truck.at = point, at
+            truck.path.append((at, point))
+            crossings += self._settle(truck, everything=False)
+        for truck in self._trucks.values():
+            if truck.pending and truck.id not in seen:
+                crossings += self._settle(truck, everything=True)  # lost from view: time it with what there is
         self.queue_occupancy = int(self.queue_zone.contains(points).sum()) if self.queue_zone and len(points) else 0
         if self.weighbridge_zone and len(points):
             inside = self.weighbridge_zone.contains(points)
@@ -90,6 +114,11 @@ class LaneCamera:
             self.weighbridge_tracks = []
         self._forget(at)
         return sorted(crossings, key=lambda c: c.at.mono_ns)
+
+    def flush(self) -> list[Crossing]:
+        """The crossings still waiting for sightings after their line: call when the video ends."""
+        out = [c for truck in self._trucks.values() for c in self._settle(truck, everything=True)]
+        return sorted(out, key=lambda c: c.at.mono_ns)
 
     def _truck_for(self, tid: int, point: np.ndarray, at: FrameTime, seen: set[int]) -> tuple[_Truck, bool]:
         """The truck behind tracker id `tid` (known, rejoined after a loss, or new), and whether it is new."""
@@ -105,7 +134,7 @@ class LaneCamera:
             self.rejoins += 1
             new = False
         else:
-            truck = _Truck(self._next_id, point, at)
+            truck = _Truck(self._next_id, point, at, path=deque(maxlen=2 * self.fit_frames + 2))
             self._next_id += 1
             self._trucks[truck.id] = truck
             new = True
@@ -113,15 +142,35 @@ class LaneCamera:
         self._by_tracker[tid] = truck.id
         return truck, new
 
-    def _crossings(self, truck: _Truck, point: np.ndarray, at: FrameTime) -> list[Crossing]:
-        out = []
+    def _detect_crossings(self, truck: _Truck, point: np.ndarray, at: FrameTime) -> None:
         for kind, line in self.lines:
             if kind not in truck.fired and line.crossed_forward(truck.anchor, point):
-                # Interpolate between the two sightings: sub-frame timing at low analysis rates.
-                s0, s1 = line.side(truck.anchor), line.side(point)
-                out.append(Crossing(kind, truck.id, truck.at.between(at, s0 / (s0 - s1) if s0 != s1 else 1.0)))
                 truck.fired.add(kind)
-        return out
+                truck.pending.append(_Pending(kind, line, (truck.at, truck.anchor), (at, point), self.fit_frames))
+
+    def _settle(self, truck: _Truck, everything: bool) -> list[Crossing]:
+        due = [p for p in truck.pending if everything or p.waiting <= 0]
+        truck.pending = [p for p in truck.pending if p not in due]
+        return [Crossing(p.kind, truck.id, self._crossing_time(truck, p)) for p in due]
+
+    @staticmethod
+    def _crossing_time(truck: _Truck, pending: _Pending) -> FrameTime:
+        """Where a straight line through the truck's recent signed distances to the line meets zero;
+        between the two sightings around the line when the path gives no sound fit."""
+        (t0, p0), (t1, p1) = pending.before, pending.after
+        span_s = (t1.mono_ns - t0.mono_ns) / 1e9
+        s0, s1 = pending.line.side(p0), pending.line.side(p1)
+        fraction = s0 / (s0 - s1) if s0 != s1 else 1.0
+        if len(truck.path) >= 4 and span_s > 0:
+            ts = np.array([(t.mono_ns - t0.mono_ns) / 1e9 for t, _ in truck.path])
+            sides = np.array([pending.line.side(p) for _, p in truck.path])
+            slope, offset = np.polyfit(ts, sides, 1)
+            if slope > 0:
+                crossing_s = -offset / slope
+                # A fit that meets the line outside the sightings it was made from is not trusted.
+                if ts[0] <= crossing_s <= ts[-1]:
+                    fraction = crossing_s / span_s
+        return t0.between(t1, fraction)
 
     def _forget(self, at: FrameTime) -> None:
         stale = [t for t in self._trucks.values() if at.utc - t.at.utc > self.forget_after]

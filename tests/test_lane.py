@@ -33,7 +33,7 @@ def feed(lane: LaneCamera, frames: list[tuple[float, dict[int, list[float]]]]):
     for seconds, boxes in frames:
         xyxy = np.array(list(boxes.values()), dtype=float).reshape(-1, 4)
         out += lane.update(xyxy, np.array(list(boxes.keys()), dtype=int), at(seconds))
-    return out
+    return out + lane.flush()
 
 
 def test_crossing_time_is_interpolated_between_frames():
@@ -110,3 +110,15 @@ def test_rejoin_window_boundary(gap_s, rejoined):
     lane = LaneCamera(GEOMETRY)  # default window 5 s
     feed(lane, [(0.0, {1: box(200, 150)}), (gap_s, {2: box(200, 152)})])
     assert (lane.rejoins == 1) is rejoined
+
+
+def test_jittery_boxes_are_timed_by_the_path_not_by_the_first_jitter_across():
+    """A far truck creeps 0.5 px a frame; its box edge jitters ±1.5 px: the first frame whose jitter
+    crosses the line is early, the fitted path is not."""
+    jitter = [1.5, -1.5, 0.0, 1.5, -1.5, 0.0] * 10
+    frames = [(i * 0.1, {1: box(200, 90 + 0.5 * i + jitter[i])}) for i in range(40)]  # truly on the line at 2.0 s
+    fitted = feed(LaneCamera(GEOMETRY, TrackingConfig(line_fit_frames=5)), frames)
+    raw = feed(LaneCamera(GEOMETRY, TrackingConfig(line_fit_frames=0)), frames)
+    error_s = lambda crossings: abs((crossings[0].at.utc - T0).total_seconds() - 2.0)  # noqa: E731
+    assert error_s(raw) > 0.2
+    assert error_s(fitted) < 0.1
