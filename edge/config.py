@@ -116,6 +116,11 @@ class TrackingConfig(Section):
     rejoin_radius_px: float = Field(
         80.0, gt=0, description="how close (anchor to anchor, pixels) a new track must appear to a lost one"
     )
+    hidden_hold_s: float = Field(
+        180.0, ge=0, le=3600,
+        description="a truck that vanished inside the queue zone is taken to stand hidden behind the trucks in "
+        "front for up to this long: it still counts in the queue, and the next new track inside the zone is it",
+    )
     line_fit_frames: int = Field(
         5, ge=0, le=20,
         description="a crossing's time is fitted to the truck's path over this many analysed frames either side "

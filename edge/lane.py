@@ -6,6 +6,12 @@ detection) and later give it a new id; a new track that appears where a truck va
 is taken to be that truck ("rejoin"): it keeps the truck's id and the lines it already crossed, and
 a line crossed while it was unseen fires, timed between its last and first sightings.
 
+In a queue the truck in front hides the ones behind it. A truck that vanishes inside the queue
+zone is taken to stand there hidden (`hidden_hold_s`): it still counts in the zone's occupancy,
+and a new track that appears inside the zone (where no truck comes from nowhere) is that truck,
+wherever it reappears. A truck first seen inside the zone crossed the entry line unseen, hidden
+behind the queue's tail: its `enter` fires when it is first seen (late, but counted).
+
 A crossing's time comes from a straight-line fit of the truck's signed distance to the line over
 a few sightings either side (`line_fit_frames`): a detector's box edge jitters by a pixel or two,
 and far from the camera a truck moves less than that between frames.
@@ -23,6 +29,8 @@ from edge.config import GeometryConfig, TrackingConfig
 from edge.geometry import Line, Zone, anchors
 
 LINE_EVENTS = (("entry_line", "enter"), ("gate_line", "gate"), ("exit_line", "exit"))
+# Trucks in view when the camera starts had entered before it: only later arrivals are inferred.
+STARTUP_GRACE = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class _Truck:
     anchor: np.ndarray
     at: FrameTime
     fired: set[str] = field(default_factory=set)
+    sightings: int = 0
     tracker_ids: set[int] = field(default_factory=set)  # every id the tracker gave this truck
     path: deque[tuple[FrameTime, np.ndarray]] = field(default_factory=deque)  # the latest sightings
     pending: list[_Pending] = field(default_factory=list)  # crossings waiting for sightings after the line
@@ -74,21 +83,25 @@ class LaneCamera:
         tracking = tracking or TrackingConfig()
         self.lines = [(kind, Line(getattr(geometry, name))) for name, kind in LINE_EVENTS if getattr(geometry, name)]
         self.queue_zone = Zone(geometry.queue_zone) if geometry.queue_zone else None
+        self.entry_line = Line(geometry.entry_line) if geometry.entry_line else None
         self.weighbridge_zone = Zone(geometry.weighbridge_zone) if geometry.weighbridge_zone else None
         self.forget_after = forget_after
         self.rejoin_window = timedelta(seconds=tracking.rejoin_window_s)
         self.rejoin_radius = tracking.rejoin_radius_px
         self.fit_frames = tracking.line_fit_frames
+        self.hidden_hold = timedelta(seconds=tracking.hidden_hold_s)
         self.queue_occupancy = 0
         self.weighbridge_tracks: list[int] = []
         self.rejoins = 0
         self._trucks: dict[int, _Truck] = {}  # by truck id
         self._by_tracker: dict[int, int] = {}  # tracker id -> truck id
         self._next_id = 1
+        self._started: FrameTime | None = None
 
     def update(self, xyxy: np.ndarray, tracker_ids: np.ndarray, at: FrameTime) -> list[Crossing]:
         points = anchors(xyxy)
         tids = tracker_ids.tolist()
+        self._started = self._started or at
         seen = {self._by_tracker[t] for t in tids if t in self._by_tracker}
         crossings: list[Crossing] = []
         truck_ids: list[int] = []
@@ -100,13 +113,18 @@ class LaneCamera:
                 pending.waiting -= 1
             if not first_sighting:
                 self._detect_crossings(truck, point, at)
+            elif self._entered_unseen(point, at):
+                truck.fired.add("enter")
+                crossings.append(Crossing("enter", truck.id, at))
             truck.anchor, truck.at = point, at
+            truck.sightings += 1
             truck.path.append((at, point))
             crossings += self._settle(truck, everything=False)
         for truck in self._trucks.values():
             if truck.pending and truck.id not in seen:
                 crossings += self._settle(truck, everything=True)  # lost from view: time it with what there is
-        self.queue_occupancy = int(self.queue_zone.contains(points).sum()) if self.queue_zone and len(points) else 0
+        visible = int(self.queue_zone.contains(points).sum()) if self.queue_zone and len(points) else 0
+        self.queue_occupancy = visible + sum(1 for t in self._hidden(at, seen) if self._in_queue(t))
         if self.weighbridge_zone and len(points):
             inside = self.weighbridge_zone.contains(points)
             self.weighbridge_tracks = [t for t, flag in zip(truck_ids, inside, strict=True) if flag]
@@ -128,6 +146,8 @@ class LaneCamera:
         lost = [t for t in self._trucks.values()
                 if t.id not in seen and at.utc - t.at.utc <= self.rejoin_window
                 and float(np.hypot(*(t.anchor - point))) <= self.rejoin_radius]
+        if not lost and self.queue_zone and self.queue_zone.contains(point[None])[0]:
+            lost = self._hidden(at, seen)
         if lost:
             # The old tracker id stays mapped too: should the tracker revive it, it is still this truck.
             truck = min(lost, key=lambda t: float(np.hypot(*(t.anchor - point))))
@@ -141,6 +161,28 @@ class LaneCamera:
         truck.tracker_ids.add(tid)
         self._by_tracker[tid] = truck.id
         return truck, new
+
+    def _hidden(self, at: FrameTime, seen: set[int]) -> list[_Truck]:
+        """Trucks unseen now that vanished recently inside the queue zone or before reaching it (behind
+        the queue's tail): standing behind others, since trucks leave the view only past the zone."""
+        if self.queue_zone is None:
+            return []
+        # A track seen only once or twice may be a detector's mistake; a truck is seen for a while.
+        return [t for t in self._trucks.values()
+                if t.id not in seen and t.sightings >= 5 and at.utc - t.at.utc <= self.hidden_hold
+                and (self.queue_zone.contains(t.anchor[None])[0] or self._before_entry(t))]
+
+    def _entered_unseen(self, point: np.ndarray, at: FrameTime) -> bool:
+        inside = self.queue_zone is not None and bool(self.queue_zone.contains(point[None])[0])
+        return (inside and self.entry_line is not None and self._started is not None
+                and at.utc - self._started.utc > STARTUP_GRACE)
+
+    def _before_entry(self, truck: _Truck) -> bool:
+        return self.entry_line is not None and "enter" not in truck.fired
+
+    def _in_queue(self, truck: _Truck) -> bool:
+        """Counted in the queue zone's occupancy while hidden: vanished inside the zone."""
+        return self.queue_zone is not None and bool(self.queue_zone.contains(truck.anchor[None])[0])
 
     def _detect_crossings(self, truck: _Truck, point: np.ndarray, at: FrameTime) -> None:
         for kind, line in self.lines:
@@ -173,7 +215,8 @@ class LaneCamera:
         return t0.between(t1, fraction)
 
     def _forget(self, at: FrameTime) -> None:
-        stale = [t for t in self._trucks.values() if at.utc - t.at.utc > self.forget_after]
+        hidden = {t.id for t in self._hidden(at, set())}
+        stale = [t for t in self._trucks.values() if at.utc - t.at.utc > self.forget_after and t.id not in hidden]
         for truck in stale:
             del self._trucks[truck.id]
             for tid in truck.tracker_ids:
