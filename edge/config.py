@@ -121,6 +121,11 @@ class TrackingConfig(Section):
         description="a truck that vanished inside the queue zone is taken to stand hidden behind the trucks in "
         "front for up to this long: it still counts in the queue, and the next new track inside the zone is it",
     )
+    duplicate_window_s: float = Field(
+        1.5, ge=0, le=10,
+        description="a second crossing of a line this soon after another, close to it, is the same truck seen "
+        "twice (two boxes on one long truck), not a second truck: one truck needs longer to clear a line",
+    )
     line_fit_frames: int = Field(
         5, ge=0, le=20,
         description="a crossing's time is fitted to the truck's path over this many analysed frames either side "

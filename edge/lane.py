@@ -12,9 +12,11 @@ and a new track that appears inside the zone (where no truck comes from nowhere)
 wherever it reappears. A truck first seen inside the zone crossed the entry line unseen, hidden
 behind the queue's tail: its `enter` fires when it is first seen (late, but counted).
 
-A crossing's time comes from a straight-line fit of the truck's signed distance to the line over
-a few sightings either side (`line_fit_frames`): a detector's box edge jitters by a pixel or two,
-and far from the camera a truck moves less than that between frames.
+A detector's box edge jitters by a pixel or two, and far from the camera a truck moves less than
+that between frames, or stands waiting just before a line. So a line is crossed when the median of
+the truck's last `line_fit_frames` anchors crosses it, and the crossing's time comes from a fit
+(quadratic: trucks pull away from a stop) of the truck's signed distance to the line over as many
+sightings either side.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class _Truck:
     at: FrameTime
     fired: set[str] = field(default_factory=set)
     sightings: int = 0
+    steady: np.ndarray | None = None  # the median of the latest anchors: what lines are tested with
     tracker_ids: set[int] = field(default_factory=set)  # every id the tracker gave this truck
     path: deque[tuple[FrameTime, np.ndarray]] = field(default_factory=deque)  # the latest sightings
     pending: list[_Pending] = field(default_factory=list)  # crossings waiting for sightings after the line
@@ -90,6 +93,8 @@ class LaneCamera:
         self.rejoin_radius = tracking.rejoin_radius_px
         self.fit_frames = tracking.line_fit_frames
         self.hidden_hold = timedelta(seconds=tracking.hidden_hold_s)
+        self.duplicate_window = timedelta(seconds=tracking.duplicate_window_s)
+        self._last_crossing: dict[str, tuple[FrameTime, np.ndarray]] = {}  # line kind -> when and where
         self.queue_occupancy = 0
         self.weighbridge_tracks: list[int] = []
         self.rejoins = 0
@@ -111,14 +116,17 @@ class LaneCamera:
             truck_ids.append(truck.id)
             for pending in truck.pending:
                 pending.waiting -= 1
-            if not first_sighting:
-                self._detect_crossings(truck, point, at)
-            elif self._entered_unseen(point, at):
+            if first_sighting and self._entered_unseen(point, at):
                 truck.fired.add("enter")
                 crossings.append(Crossing("enter", truck.id, at))
+            previous = (truck.at, truck.steady)
             truck.anchor, truck.at = point, at
             truck.sightings += 1
             truck.path.append((at, point))
+            recent = [p for _, p in list(truck.path)[-max(1, self.fit_frames):]]
+            truck.steady = np.median(np.stack(recent), axis=0)
+            if not first_sighting and previous[1] is not None:
+                self._detect_crossings(truck, previous, (at, truck.steady))
             crossings += self._settle(truck, everything=False)
         for truck in self._trucks.values():
             if truck.pending and truck.id not in seen:
@@ -173,8 +181,10 @@ class LaneCamera:
                 and (self.queue_zone.contains(t.anchor[None])[0] or self._before_entry(t))]
 
     def _entered_unseen(self, point: np.ndarray, at: FrameTime) -> bool:
-        inside = self.queue_zone is not None and bool(self.queue_zone.contains(point[None])[0])
-        return (inside and self.entry_line is not None and self._started is not None
+        """First seen inside the queue zone, already past the entry line: it crossed it unseen."""
+        if self.queue_zone is None or self.entry_line is None or self._started is None:
+            return False
+        return (bool(self.queue_zone.contains(point[None])[0]) and self.entry_line.side(point) > 0
                 and at.utc - self._started.utc > STARTUP_GRACE)
 
     def _before_entry(self, truck: _Truck) -> bool:
@@ -184,21 +194,31 @@ class LaneCamera:
         """Counted in the queue zone's occupancy while hidden: vanished inside the zone."""
         return self.queue_zone is not None and bool(self.queue_zone.contains(truck.anchor[None])[0])
 
-    def _detect_crossings(self, truck: _Truck, point: np.ndarray, at: FrameTime) -> None:
+    def _detect_crossings(self, truck: _Truck, before: tuple[FrameTime, np.ndarray],
+                          after: tuple[FrameTime, np.ndarray]) -> None:
         for kind, line in self.lines:
-            if kind not in truck.fired and line.crossed_forward(truck.anchor, point):
+            if kind not in truck.fired and line.crossed_forward(before[1], after[1]):
                 truck.fired.add(kind)
-                truck.pending.append(_Pending(kind, line, (truck.at, truck.anchor), (at, point), self.fit_frames))
+                truck.pending.append(_Pending(kind, line, before, after, self.fit_frames))
 
     def _settle(self, truck: _Truck, everything: bool) -> list[Crossing]:
         due = [p for p in truck.pending if everything or p.waiting <= 0]
         truck.pending = [p for p in truck.pending if p not in due]
-        return [Crossing(p.kind, truck.id, self._crossing_time(truck, p)) for p in due]
+        out = []
+        for p in due:
+            at = self._crossing_time(truck, p)
+            last = self._last_crossing.get(p.kind)
+            if (last is not None and abs(at.utc - last[0].utc) < self.duplicate_window
+                    and float(np.hypot(*(last[1] - p.after[1]))) <= self.rejoin_radius):
+                continue  # the same truck's second box
+            self._last_crossing[p.kind] = (at, p.after[1])
+            out.append(Crossing(p.kind, truck.id, at))
+        return out
 
     @staticmethod
     def _crossing_time(truck: _Truck, pending: _Pending) -> FrameTime:
-        """Where a straight line through the truck's recent signed distances to the line meets zero;
-        between the two sightings around the line when the path gives no sound fit."""
+        """Where a curve through the truck's recent signed distances to the line meets zero going
+        forward; between the two steadied sightings around the line when the path gives no sound fit."""
         (t0, p0), (t1, p1) = pending.before, pending.after
         span_s = (t1.mono_ns - t0.mono_ns) / 1e9
         s0, s1 = pending.line.side(p0), pending.line.side(p1)
@@ -206,12 +226,9 @@ class LaneCamera:
         if len(truck.path) >= 4 and span_s > 0:
             ts = np.array([(t.mono_ns - t0.mono_ns) / 1e9 for t, _ in truck.path])
             sides = np.array([pending.line.side(p) for _, p in truck.path])
-            slope, offset = np.polyfit(ts, sides, 1)
-            if slope > 0:
-                crossing_s = -offset / slope
-                # A fit that meets the line outside the sightings it was made from is not trusted.
-                if ts[0] <= crossing_s <= ts[-1]:
-                    fraction = crossing_s / span_s
+            fitted = _forward_root(ts, sides, fraction * span_s)
+            if fitted is not None:
+                fraction = fitted / span_s
         return t0.between(t1, fraction)
 
     def _forget(self, at: FrameTime) -> None:
@@ -221,3 +238,19 @@ class LaneCamera:
             del self._trucks[truck.id]
             for tid in truck.tracker_ids:
                 self._by_tracker.pop(tid, None)
+
+
+def _forward_root(ts: np.ndarray, sides: np.ndarray, guess_s: float) -> float | None:
+    """The time, within the sightings, at which a quadratic (else a straight line) fitted to the
+    signed distances crosses zero going forward, nearest `guess_s`; None when no fit does."""
+    for degree in (2, 1):
+        if len(ts) < degree + 3:
+            continue
+        poly = np.polynomial.Polynomial.fit(ts, sides, degree).convert()
+        slope = poly.deriv()
+        # A fit that meets the line outside the sightings it was made from is not trusted.
+        roots = [float(r.real) for r in poly.roots()
+                 if abs(r.imag) < 1e-9 and ts[0] <= r.real <= ts[-1] and slope(r.real) > 0]
+        if roots:
+            return min(roots, key=lambda r: abs(r - guess_s))
+    return None

@@ -70,6 +70,23 @@ class Residual(nn.Module):
         return x + self.body(x)
 
 
+class ContextPool(nn.Module):
+    """Max-pools of growing size at the coarsest level, so a truck that fills the frame is seen whole
+    (the cheap way to a receptive field larger than the image, as YOLO's SPPF)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.reduce = conv(c, c // 2, k=1)
+        self.pool = nn.MaxPool2d(5, 1, 2)
+        self.fuse = conv(c // 2 * 4, c, k=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.reduce(x)
+        p1 = self.pool(x)
+        p2 = self.pool(p1)
+        return self.fuse(torch.cat([x, p1, p2, self.pool(p2)], 1))
+
+
 class TinyDetector(nn.Module):
     """~0.25 GMAC at 512×288. Training returns raw maps; `export=True` decodes to the YOLOv8 layout."""
 
@@ -79,7 +96,7 @@ class TinyDetector(nn.Module):
         self.stem = nn.Sequential(conv(3, 16, s=2), conv(16, 24, s=2))
         self.c3 = nn.Sequential(conv(24, 32, s=2), Residual(32))
         self.c4 = nn.Sequential(conv(32, 64, s=2), Residual(64))
-        self.c5 = nn.Sequential(conv(64, 96, s=2), Residual(96))
+        self.c5 = nn.Sequential(conv(64, 96, s=2), Residual(96), ContextPool(96))
         self.p5 = conv(96, 64, k=1)
         self.p4 = nn.Sequential(conv(128, 64, k=1), conv(64, 64))
         self.p3 = nn.Sequential(conv(96, 32, k=1), conv(32, 32))
@@ -333,6 +350,9 @@ def train_command(args: argparse.Namespace) -> int:
           f"from {[p.name for p in val_dirs]} ({time.monotonic() - started:.0f} s to load)", flush=True)
 
     model = TinyDetector(input_wh=input_wh)
+    if args.init:  # the network is fully convolutional: weights carry over to another input size
+        missing, _ = model.load_state_dict(torch.load(args.init), strict=False)
+        print(f"started from {args.init}; new layers: {sorted({k.rsplit('.', 2)[0] for k in missing})}")
     ranges = level_ranges(model.strides)
     per_epoch = min(args.per_epoch or len(train_images), len(train_images))
     steps_per_epoch = math.ceil(per_epoch / args.batch)
@@ -405,6 +425,7 @@ def write_card(args: argparse.Namespace, out: Path, metrics: dict[str, float], t
         "metrics": {k: round(v, 4) for k, v in metrics.items()}, "train_seconds": round(train_s),
         "train_frames": n_train, "val_frames": n_val, "train_seeds": train_seeds, "val_seeds": val_seeds,
         "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed, "threads": args.threads,
+        "init": Path(args.init).name if args.init else None,
         "torch": torch.__version__,
     }
     out.with_suffix(".train.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -427,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--lr", type=float, default=3e-3)
     train.add_argument("--seed", type=int, default=20261130)
     train.add_argument("--threads", type=int, default=2)
+    train.add_argument("--init", default=None, help="start from these weights (.pt of an earlier run)")
     train.set_defaults(func=train_command)
     args = parser.parse_args(argv)
     return args.func(args)
