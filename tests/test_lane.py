@@ -71,7 +71,7 @@ def test_line_crossed_while_unseen_fires_once_between_sightings():
 
 def test_truck_following_close_behind_is_not_taken_for_the_one_ahead():
     lane = LaneCamera(GEOMETRY, RAW)
-    frames = [(i * 0.1, {1: box(200, 95 + 10 * i), 2: box(200, -100 + 10 * i)}) for i in range(22)]  # 2 s behind
+    frames = [(i * 0.1, {1: box(200, 95 + 5 * i), 2: box(200, -55 + 5 * i)}) for i in range(40)]  # 3 s behind
     crossings = feed(lane, frames)
     assert [(c.kind, c.track_id) for c in crossings] == [("enter", 1), ("enter", 2)]
 
