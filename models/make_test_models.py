@@ -2,10 +2,10 @@
 
     /tmp/torch-venv/bin/python models/make_test_models.py --weights /tmp/lanewatch-truck-v1.pt
 
-* `coco-layout-512.onnx`: the project's network in a user's export's clothes: a square 512×512
-  input and 80 COCO classes (truck = 7, bus = 5 carries half the truck score, person = 0 carries
-  the plate score) with Ultralytics' `names` metadata; the edge must find the same trucks with the
-  class map {7: truck, 5: truck}.
+* `coco-layout.onnx`: the project's network in a user's export's clothes: 80 COCO classes
+  (truck = 7, bus = 5 carries half the truck score, person = 0 carries the plate score) with
+  Ultralytics' `names` metadata; the edge must find the same trucks with the class map
+  {7: truck, 5: truck}.
 * `transposed-output.onnx` ([1, N, 6] instead of [1, 6, N]) and `gray-input.onnx` ([1, 1, H, W]):
   layouts the edge must refuse at start, tiny and untrained.
 """
@@ -71,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     OUT.mkdir(parents=True, exist_ok=True)
-    square = TinyDetector(input_wh=(512, 512))
-    square.load_state_dict(torch.load(args.weights))
-    square.export = True
-    save(CocoLayout(square), (1, 3, 512, 512), OUT / "coco-layout-512.onnx", dict(enumerate(COCO)))
+    detector = TinyDetector(input_wh=(512, 288))
+    detector.load_state_dict(torch.load(args.weights))
+    detector.export = True
+    save(CocoLayout(detector), (1, 3, 288, 512), OUT / "coco-layout.onnx", dict(enumerate(COCO)))
     save(Transposed(), (1, 3, 288, 512), OUT / "transposed-output.onnx")
     gray = nn.Sequential(nn.Conv2d(1, 6, 32, 32), nn.Flatten(2))
     save(gray, (1, 1, 288, 512), OUT / "gray-input.onnx")

@@ -150,7 +150,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     det.add_argument("--model", default=str(DEFAULT_MODEL), help="ONNX model (default: the project's truck model)")
     det.add_argument("--classes", type=parse_classes, default=None,
                      help="model class map INDEX=NAME,… (default: the model's manifest entry or its own names)")
-    det.add_argument("--confidence", type=float, default=0.35, help="lowest score printed (default 0.35)")
+    det.add_argument("--confidence", type=float, default=0.5, help="lowest score printed (default 0.5)")
     det.add_argument("--input-size", type=int, default=None, help="input side for dynamic-shape models")
     det.set_defaults(func=detect_main)
     snap = sub.add_parser(
