@@ -77,9 +77,8 @@ class LiveSource(Section):
     @model_validator(mode="after")
     def _backoff_order(self) -> LiveSource:
         if self.reconnect_max_s < self.reconnect_initial_s:
-            raise ValueError(
-                f"reconnect_max_s must be >= reconnect_initial_s ({self.reconnect_initial_s}), got {self.reconnect_max_s}"
-            )
+            raise ValueError(f"reconnect_max_s must be >= reconnect_initial_s ({self.reconnect_initial_s}), "
+                             f"got {self.reconnect_max_s}")
         return self
 
 
@@ -100,7 +99,7 @@ class TrackingConfig(Section):
     """ByteTrack settings, in seconds rather than frames so they hold at any analysis rate."""
 
     lost_track_buffer_s: float = Field(
-        3.0, ge=0, le=60, description="how long a truck may go unseen (occluded, missed) and keep its id"
+        6.0, ge=0, le=60, description="how long a truck may go unseen (occluded, missed) and keep its id"
     )
     track_activation_threshold: float = Field(0.5, gt=0, le=1, description="detection confidence that starts a track")
     high_conf_det_threshold: float = Field(
