@@ -19,7 +19,8 @@ from edge.detect import Detector
 from edge.lane import Crossing, LaneCamera
 from edge.sources import Frame
 
-TRACKERS_REFERENCE_FPS = 30.0  # `trackers` counts its lost-track buffer in frames at 30 fps
+TRACKERS_REFERENCE_FPS = 30.0
+CONTAINED = 0.9  # share of a box's area inside a bigger box that makes it a part of that truck  # `trackers` counts its lost-track buffer in frames at 30 fps
 
 
 def new_tracker(camera: CameraConfig) -> ByteTrackTracker:
@@ -72,6 +73,7 @@ class CameraAnalysis:
             self.lane = LaneCamera(self.camera.geometry, self.camera.tracking)
         self._last_s = now_s
         trucks = detections[detections.class_id == self.truck_class] if len(detections) else detections
+        trucks = trucks[~inside_another(trucks.xyxy)] if len(trucks) > 1 else trucks
         tracked = self.tracker.update(trucks, timestamp=now_s)
         tracked = tracked[tracked.tracker_id >= 0] if len(tracked) else _empty_tracked()
         t2 = time.perf_counter()
@@ -86,6 +88,17 @@ class CameraAnalysis:
     def finish(self) -> list[Crossing]:
         """Crossings still being timed when the source ended."""
         return self.lane.flush()
+
+
+def inside_another(xyxy: np.ndarray, share: float = CONTAINED) -> np.ndarray:
+    """Boxes lying (almost) wholly inside a bigger box: a part of a near truck found on its own, which
+    IoU-based suppression keeps (their IoU is small) and which would become a second track."""
+    area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+    lt = np.maximum(xyxy[:, None, :2], xyxy[None, :, :2])
+    rb = np.minimum(xyxy[:, None, 2:], xyxy[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(2)
+    bigger = area[None, :] > area[:, None]
+    return ((inter / np.maximum(area[:, None], 1e-6) >= share) & bigger).any(1)
 
 
 def _empty_tracked() -> sv.Detections:

@@ -121,7 +121,7 @@ class TrackingConfig(Section):
         "front for up to this long: it still counts in the queue, and the next new track inside the zone is it",
     )
     duplicate_window_s: float = Field(
-        1.5, ge=0, le=10,
+        3.0, ge=0, le=10,
         description="a second crossing of a line this soon after another, close to it, is the same truck seen "
         "twice (two boxes on one long truck), not a second truck: one truck needs longer to clear a line",
     )
