@@ -19,8 +19,8 @@ from edge.detect import Detector
 from edge.lane import Crossing, LaneCamera
 from edge.sources import Frame
 
-TRACKERS_REFERENCE_FPS = 30.0
-CONTAINED = 0.9  # share of a box's area inside a bigger box that makes it a part of that truck  # `trackers` counts its lost-track buffer in frames at 30 fps
+TRACKERS_REFERENCE_FPS = 30.0  # `trackers` counts its lost-track buffer in frames at 30 fps
+CONTAINED = 0.9  # share of a box's area inside a bigger box that makes it a part of that truck
 
 
 def new_tracker(camera: CameraConfig) -> ByteTrackTracker:
