@@ -7,14 +7,11 @@ import threading
 import time
 from datetime import datetime, timezone
 
-import numpy as np
-import supervision as sv
-from trackers import ByteTrackTracker
-
+from edge.analysis import CameraAnalysis
 from edge.config import CameraConfig, EdgeConfig, LaneConfig
 from edge.delivery import Publisher
-from edge.detect.motion import MotionDetector
-from edge.lane import Crossing, LaneCamera
+from edge.detect import Detector, detector_factory
+from edge.lane import Crossing
 from edge.outbox import Outbox
 from edge.sources import FrameSource
 from lanewatch import contract
@@ -29,24 +26,20 @@ EVENT_CLASSES = {"enter": EnterEvent, "gate": GateEvent, "exit": ExitEvent}
 class CameraPipeline:
     """One camera's analysis loop, run in its own thread."""
 
-    def __init__(self, app: EdgeApp, lane: LaneConfig, camera: CameraConfig):
+    def __init__(self, app: EdgeApp, lane: LaneConfig, camera: CameraConfig, detector: Detector):
         self.app, self.lane, self.camera = app, lane, camera
         self.source = FrameSource(camera, app.stop_event)
-        self.detector = MotionDetector(app.config.detector)
-        self.tracker = ByteTrackTracker(frame_rate=camera.analysis_fps, lost_track_buffer=int(camera.analysis_fps * 3))
-        self.lane_camera = LaneCamera(camera.geometry)
+        self.analysis = CameraAnalysis(camera, detector)
         self.thread = threading.Thread(target=self.run, name=f"pipeline-{camera.id}", daemon=True)
         self.last_progress = time.monotonic()
 
     def run(self) -> None:
         try:
             for frame in self.source.frames():
-                detections = self.detector.detect(frame.image)
-                tracked = self.tracker.update(detections)
-                tracked = tracked[tracked.tracker_id >= 0] if len(tracked) else sv.Detections.empty()
-                ids = tracked.tracker_id if len(tracked) else np.zeros(0, int)
-                for crossing in self.lane_camera.update(tracked.xyxy, ids, frame.at):
+                for crossing in self.analysis.process(frame).crossings:
                     self.app.emit(self.lane, self.camera, crossing)
+            for crossing in self.analysis.finish():
+                self.app.emit(self.lane, self.camera, crossing)
                 self.last_progress = time.monotonic()
         except Exception:
             log.exception("camera %s: analysis loop failed", self.camera.id)
@@ -62,11 +55,12 @@ class CameraPipeline:
 class EdgeApp:
     def __init__(self, config: EdgeConfig):
         self.config = config
+        make_detector = detector_factory(config.detector)  # first: a bad model stops us before anything starts
         self.stop_event = threading.Event()
         self.outbox = Outbox(config.data_dir / "outbox.sqlite", config.outbox)
         self.publisher = Publisher(config.mqtt, config.site, config.edge_id, self.outbox,
                                    repair_after_s=config.outbox.repair_after_s)
-        self.pipelines = [CameraPipeline(self, lane, cam) for lane in config.lanes for cam in lane.cameras]
+        self.pipelines = [CameraPipeline(self, lane, cam, make_detector()) for lane in config.lanes for cam in lane.cameras]
         self._last_alarm: str | None = None
 
     def clock_state(self) -> ClockState:
@@ -89,8 +83,8 @@ class EdgeApp:
         return LaneStatus(
             site=self.config.site, lane=lane.id, edge=self.config.edge_id, ts=datetime.now(timezone.utc),
             clock=self.clock_state(),
-            queue_occupancy=sum(p.lane_camera.queue_occupancy for p in pipes),
-            weighbridge_occupied=any(p.lane_camera.weighbridge_tracks for p in pipes),
+            queue_occupancy=sum(p.analysis.lane.queue_occupancy for p in pipes),
+            weighbridge_occupied=any(p.analysis.lane.weighbridge_tracks for p in pipes),
             cameras={p.camera.id: p.health() for p in pipes},
             outbox=outbox,
         )
@@ -123,6 +117,7 @@ class EdgeApp:
         finally:
             self.stop_event.set()
             for p in self.pipelines:
+                p.source.join(timeout=5)  # no OpenCV read may still run when the interpreter exits
                 p.thread.join(timeout=5)
             self.publish_status()
             self.publisher.stop()

@@ -43,14 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file and exit", epilog="example: lanewatch-edge check-config --config edge.yaml")
     check.add_argument("--config", required=True)
     check.set_defaults(func=_check_config)
+    from edge.detect.cli import add_commands
+
+    add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from edge.detect.cli import ToolError
+    from edge.detect.models import ModelError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, ModelError, ToolError) as exc:
         print(f"lanewatch-edge: {exc}", file=sys.stderr)
         return 2
 

@@ -65,12 +65,29 @@ class FileSource(Section):
         return resolve_path(value, info)
 
 
-class NetworkSource(Section):
+class LiveSource(Section):
+    """What every live camera shares: how a lost stream is noticed and reopened."""
+
+    stall_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="no frame for this long and the stream is declared lost and reopened"
+    )
+    reconnect_initial_s: float = Field(1.0, gt=0, le=60, description="wait before the first reopen attempt")
+    reconnect_max_s: float = Field(30.0, gt=0, le=600, description="cap of the doubling wait between reopen attempts")
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> LiveSource:
+        if self.reconnect_max_s < self.reconnect_initial_s:
+            raise ValueError(f"reconnect_max_s must be >= reconnect_initial_s ({self.reconnect_initial_s}), "
+                             f"got {self.reconnect_max_s}")
+        return self
+
+
+class NetworkSource(LiveSource):
     type: Literal["network"] = "network"
-    url: str = Field(description="rtsp://… or http(s)://… MJPEG stream")
+    url: str = Field(description="rtsp://… or http(s)://… MJPEG stream", pattern=r"^(rtsps?|https?)://")
 
 
-class UsbSource(Section):
+class UsbSource(LiveSource):
     type: Literal["usb"] = "usb"
     device: int | str = Field(0, description="V4L2 device index or path such as /dev/video0")
 
@@ -78,11 +95,50 @@ class UsbSource(Section):
 SourceConfig = Annotated[FileSource | NetworkSource | UsbSource, Field(discriminator="type")]
 
 
+class TrackingConfig(Section):
+    """ByteTrack settings, in seconds rather than frames so they hold at any analysis rate."""
+
+    lost_track_buffer_s: float = Field(
+        6.0, ge=0, le=60, description="how long a truck may go unseen (occluded, missed) and keep its id"
+    )
+    track_activation_threshold: float = Field(0.5, gt=0, le=1, description="detection confidence that starts a track")
+    high_conf_det_threshold: float = Field(
+        0.5, gt=0, le=1, description="detections below this only extend existing tracks (ByteTrack's second pass)"
+    )
+    minimum_iou_threshold: float = Field(0.1, gt=0, lt=1, description="box overlap needed to match a track")
+    minimum_consecutive_frames: int = Field(2, ge=1, le=10, description="frames seen before a track gets an id")
+    rejoin_window_s: float = Field(
+        5.0, ge=0, le=60,
+        description="a new track that appears where a lost one vanished this recently is the same truck: "
+        "lines it already crossed do not fire again",
+    )
+    rejoin_radius_px: float = Field(
+        80.0, gt=0, description="how close (anchor to anchor, pixels) a new track must appear to a lost one"
+    )
+    hidden_hold_s: float = Field(
+        180.0, ge=0, le=3600,
+        description="a truck that vanished inside the queue zone is taken to stand hidden behind the trucks in "
+        "front for up to this long: it still counts in the queue, and the next new track inside the zone is it",
+    )
+    duplicate_window_s: float = Field(
+        3.0, ge=0, le=10,
+        description="a second crossing of a line this soon after another, close to it, is the same truck seen "
+        "twice (two boxes on one long truck), not a second truck: one truck needs longer to clear a line",
+    )
+    line_fit_frames: int = Field(
+        5, ge=0, le=20,
+        description="a crossing's time is fitted to the truck's path over this many analysed frames either side "
+        "of the line, which evens out the detector's jitter (the event leaves that many frames later); "
+        "0: interpolate between the two frames around the line",
+    )
+
+
 class CameraConfig(Section):
     id: str = Field(pattern=ID_PATTERN, description="camera id, unique on this edge")
     source: SourceConfig
     analysis_fps: float = Field(10.0, gt=0, le=60, description="frames per second given to the detector")
     geometry: GeometryConfig = GeometryConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
 
 class LaneConfig(Section):
@@ -104,7 +160,40 @@ class MotionDetectorConfig(Section):
     history_frames: int = Field(300, ge=10, description="frames the background model remembers")
 
 
-DetectorConfig = Annotated[MotionDetectorConfig, Field(discriminator="type")]
+ClassName = Literal["truck", "plate"]
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "lanewatch-truck-v1.onnx"
+
+
+class YoloOnnxDetectorConfig(Section):
+    """A YOLO ONNX export (Ultralytics v8/11 layout): the project's model or a user's own."""
+
+    type: Literal["yolo-onnx"] = "yolo-onnx"
+    model: Path = Field(DEFAULT_MODEL, description="the .onnx file; relative paths are relative to this config file")
+    sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$",
+        description="expected checksum; when empty, the manifest.json beside the model is consulted",
+    )
+    classes: dict[int, ClassName] | None = Field(
+        None,
+        description="model class index -> our class, e.g. {7: truck, 5: truck} for a COCO export; "
+        "other classes are ignored; empty: take the map from the model's manifest entry",
+    )
+    input_size: int | None = Field(
+        None, ge=32, le=2048, multiple_of=32,
+        description="square input side in pixels; empty: the model's own (required for dynamic-shape exports)",
+    )
+    confidence: float = Field(0.35, gt=0, lt=1, description="lowest class score kept")
+    iou: float = Field(0.5, gt=0, lt=1, description="non-maximum suppression: boxes overlapping more are merged")
+    max_detections: int = Field(100, ge=1, le=1000, description="most boxes kept per frame")
+    threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads per inference")
+
+    @field_validator("model")
+    @classmethod
+    def _rel(cls, value: Path, info: ValidationInfo) -> Path:
+        return resolve_path(value, info)
+
+
+DetectorConfig = Annotated[MotionDetectorConfig | YoloOnnxDetectorConfig, Field(discriminator="type")]
 
 
 class OutboxConfig(Section):
@@ -143,7 +232,9 @@ class EdgeConfig(Section):
     data_dir: Path = Field(Path("var/edge"), description="where the outbox and images live")
     status_interval_s: float = Field(2.0, gt=0, description="how often lane status is published (retained)")
     outbox: OutboxConfig = Field(OutboxConfig(), description="disk limits of the outbox")
-    detector: DetectorConfig = MotionDetectorConfig()
+    detector: DetectorConfig = Field(
+        default_factory=YoloOnnxDetectorConfig, description="the project's truck model unless configured otherwise"
+    )
     lanes: list[LaneConfig] = Field(min_length=1)
 
     @field_validator("data_dir")

@@ -24,6 +24,7 @@ def write_configs(tmp_path, broker, video, truth):
     edge = {
         "site": "laocai", "edge_id": "gate1", "data_dir": str(tmp_path / "edge"), "status_interval_s": 0.5,
         "mqtt": {"host": broker.host, "port": broker.port},
+        "detector": {"type": "motion"},  # the synthetic video's plain boxes are no trucks to the model
         "lanes": [{"id": "out-1", "direction": "export", "cameras": [{
             "id": "cam1", "analysis_fps": truth.fps,
             "source": {"type": "file", "path": str(video), "realtime": False, "start_utc": START.isoformat()},

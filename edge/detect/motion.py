@@ -16,6 +16,8 @@ WORK_WIDTH = 320  # analyse a small copy: blobs the size of trucks survive, nois
 
 
 class MotionDetector:
+    names = ("truck",)  # every blob big enough is taken for a truck
+
     def __init__(self, config: MotionDetectorConfig):
         self.config = config
         self._subtractor = cv2.createBackgroundSubtractorMOG2(history=config.history_frames, detectShadows=False)
@@ -36,4 +38,5 @@ class MotionDetector:
         if not boxes:
             return sv.Detections.empty()
         xyxy = np.array([[x, y, x + w, y + h] for x, y, w, h in boxes], dtype=np.float32) / scale
-        return sv.Detections(xyxy=xyxy, confidence=np.ones(len(boxes), np.float32), class_id=np.zeros(len(boxes), int))
+        return sv.Detections(xyxy=xyxy, confidence=np.ones(len(boxes), np.float32), class_id=np.zeros(len(boxes), int),
+                             data={"class_name": np.array(["truck"] * len(boxes))})

@@ -1,0 +1,191 @@
+"""Score the edge's vision against the simulator's truth (docs/simulator.md, "Output contract").
+
+`simulate()` renders a world with `lanewatch-sim generate`; `analyse_camera()` runs a camera's video
+through exactly the edge's analysis (FrameSource → detector → ByteTrack → lane lines and zones);
+`score()` matches the crossings to truth.jsonl and the per-second queue-zone occupancy to queue.csv.
+Used by tests/test_vision_accuracy.py (thresholds) and bench/bench_vision.py (figures).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from edge.analysis import CameraAnalysis
+from edge.config import CameraConfig, DetectorConfig, YoloOnnxDetectorConfig
+from edge.detect import detector_factory
+from edge.lane import Crossing
+from edge.sources import FrameSource
+
+ROOT = Path(__file__).resolve().parent.parent
+# Counting: each truth event is matched to at most one crossing of its kind and camera, nearest in time
+# (Hungarian); a crossing further than this from every truth event is false. Trucks pass a line one after
+# another, so a wide window still pairs the right ones and lets a late-timed crossing count as counted.
+MATCH_WINDOW_S = 30.0
+VISIBLE = 0.25  # a crossing the camera can see: the truck at least this visible (the sim's visible_fraction)
+
+
+def simulate(out: Path, seed: int, duration_s: float, width: int = 640, height: int = 360, fps: float = 10.0,
+             scenario: str = "busy", light: str = "day", weather: str = "clear") -> Path:
+    """Render one lane with the simulator (skipped when `out` already holds that run)."""
+    if (out / "world.json").exists():
+        return out
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)]))}
+    cmd = [sys.executable, "-m", "sim.cli", "generate", "--seed", str(seed), "--duration", str(duration_s),
+           "--out", str(out), "--width", str(width), "--height", str(height), "--fps", str(fps),
+           "--scenario", scenario, "--light", light, "--weather", weather, "--quiet"]
+    # Run from the output's folder so that the repository's own `sim` package is found through PYTHONPATH only.
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(cmd, check=True, env=env, cwd=out.parent, timeout=1800)
+    return out
+
+
+@dataclass
+class CameraRun:
+    camera: str
+    role: str
+    fps: float
+    crossings: list[Crossing]
+    occupancy: dict[int, int]  # whole second of video -> trucks in the queue zone at that frame
+    frames: int
+    rejoins: int
+    ms_per_stage: dict[str, float]
+
+
+def camera_config(world: dict, camera: dict, world_dir: Path, analysis_fps: float | None = None) -> CameraConfig:
+    return CameraConfig.model_validate({
+        "id": camera["id"], "analysis_fps": analysis_fps or world["fps"], "geometry": camera["geometry"],
+        "source": {"type": "file", "path": str(world_dir / camera["video"]), "realtime": False,
+                   "start_utc": world["start_utc"].replace("Z", "+00:00")},
+    })
+
+
+def analyse_camera(world_dir: Path, camera_id: str, detector: DetectorConfig | None = None) -> CameraRun:
+    world = json.loads((world_dir / "world.json").read_text())
+    camera = next(c for lane in world["lanes"] for c in lane["cameras"] if c["id"] == camera_id)
+    config = camera_config(world, camera, world_dir)
+    analysis = CameraAnalysis(config, detector_factory(detector or YoloOnnxDetectorConfig())())
+    stop = threading.Event()
+    source = FrameSource(config, stop).start()
+    crossings: list[Crossing] = []
+    occupancy: dict[int, int] = {}
+    fps = float(world["fps"])
+    for frame in source.frames():
+        crossings += analysis.process(frame).crossings
+        second, rest = divmod(frame.index, fps)
+        if rest == 0:
+            occupancy[int(second)] = analysis.lane.queue_occupancy
+    crossings += analysis.finish()
+    stop.set()
+    return CameraRun(camera_id, camera["role"], fps, crossings, occupancy, analysis.clock.frames,
+                     analysis.lane.rejoins, analysis.clock.ms_per_frame())
+
+
+@dataclass
+class Score:
+    truth_events: int = 0
+    found: int = 0
+    false_events: int = 0
+    timing_errors_frames: list[float] = field(default_factory=list)
+    visible_errors_frames: list[float] = field(default_factory=list)  # crossings made in view of the camera
+    split_ids: int = 0  # trucks whose crossings on one camera carry more than one id
+    occupancy_seconds: int = 0
+    occupancy_equal: int = 0
+    misses: list[str] = field(default_factory=list)
+    falses: list[str] = field(default_factory=list)
+
+    def add(self, other: Score) -> None:
+        for name in ("truth_events", "found", "false_events", "split_ids", "occupancy_seconds", "occupancy_equal"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.timing_errors_frames += other.timing_errors_frames
+        self.visible_errors_frames += other.visible_errors_frames
+        self.misses += other.misses
+        self.falses += other.falses
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.truth_events if self.truth_events else 1.0
+
+    @property
+    def false_rate(self) -> float:
+        """False events per counted event."""
+        return self.false_events / max(1, self.found + self.false_events)
+
+    @property
+    def on_time(self) -> float:
+        """Share of found events within 2 frames of the truth."""
+        return _within_2(self.timing_errors_frames)
+
+    @property
+    def on_time_visible(self) -> float:
+        """The same, for crossings the camera could see (not made hidden behind another truck)."""
+        return _within_2(self.visible_errors_frames)
+
+    @property
+    def occupancy_agreement(self) -> float:
+        return self.occupancy_equal / self.occupancy_seconds if self.occupancy_seconds else 1.0
+
+
+KINDS_BY_ROLE = {"queue": ("enter",), "gate": ("gate", "exit")}
+
+
+def _within_2(errors: list[float]) -> float:
+    return sum(1 for e in errors if e <= 2.0) / len(errors) if errors else 1.0
+
+
+def visibility(world_dir: Path, camera: str) -> dict[tuple[int, str], float]:
+    """(frame, truck) -> visible fraction, from the simulator's per-frame objects."""
+    out = {}
+    for line in (world_dir / "objects" / f"{camera}.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        for obj in row["objects"]:
+            out[(row["frame"], obj["truck"])] = obj["visible_fraction"]
+    return out
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def score(world_dir: Path, run: CameraRun) -> Score:
+    truth = [json.loads(line) for line in (world_dir / "truth.jsonl").read_text().splitlines() if line.strip()]
+    out = Score()
+    seen = visibility(world_dir, run.camera)
+    ids_by_truck: dict[str, set[int]] = {}
+    for kind in KINDS_BY_ROLE[run.role]:
+        wanted = [(t["truck"], _utc(t[kind]["utc"])) for t in truth if t.get(kind)]
+        frames = [t[kind]["frame"] for t in truth if t.get(kind)]
+        got = [c for c in run.crossings if c.kind == kind]
+        cost = np.array([[abs((c.at.utc - when).total_seconds()) for c in got] for _, when in wanted])
+        cost = cost.reshape(len(wanted), len(got))
+        rows, cols = linear_sum_assignment(np.where(cost <= MATCH_WINDOW_S, cost, 1e6)) if cost.size else ([], [])
+        matched = {(r, c) for r, c in zip(rows, cols, strict=True) if cost[r, c] <= MATCH_WINDOW_S}
+        out.truth_events += len(wanted)
+        out.found += len(matched)
+        out.false_events += len(got) - len(matched)
+        for r, c in matched:
+            out.timing_errors_frames.append(cost[r, c] * run.fps)
+            if seen.get((frames[r], wanted[r][0]), 0.0) >= VISIBLE:
+                out.visible_errors_frames.append(cost[r, c] * run.fps)
+            ids_by_truck.setdefault(wanted[r][0], set()).add(got[c].track_id)
+        hit_rows, hit_cols = {r for r, _ in matched}, {c for _, c in matched}
+        out.misses += [f"{kind} {name} at {when.time()}" for r, (name, when) in enumerate(wanted) if r not in hit_rows]
+        out.falses += [f"{kind} track {c.track_id} at {c.at.utc.time()}"
+                       for i, c in enumerate(got) if i not in hit_cols]
+    out.split_ids = sum(1 for ids in ids_by_truck.values() if len(ids) > 1)
+    if run.role == "queue":
+        rows = (world_dir / "queue.csv").read_text().splitlines()[1:]
+        expected = {int(r.split(",")[1]): int(r.split(",")[4]) for r in rows}
+        common = sorted(set(expected) & set(run.occupancy))
+        out.occupancy_seconds = len(common)
+        out.occupancy_equal = sum(1 for s in common if expected[s] == run.occupancy[s])
+    return out
