@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 
+from central import users
 from lanewatch.config import ConfigError, load_config
 from lanewatch.logs import setup_logging
 
@@ -25,7 +26,8 @@ def _run(args: argparse.Namespace) -> int:
     broadcaster = Broadcaster()
     ingest = Ingest(config, on_change=lambda change: broadcaster.notify_threadsafe("lanes"))
     app = create_app(config, broadcaster)
-    server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port, log_level="warning",
+                                           timeout_graceful_shutdown=2))
     ingest.start()
     log.info("board at http://%s:%d/", config.http.host, config.http.port)
     try:
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
     schema = sub.add_parser("schema", help="print the JSON Schema of every message", epilog="example: lanewatch-central schema > events.schema.json")
     schema.set_defaults(func=_schema)
+    users.add_parser(sub)
     return parser
 
 

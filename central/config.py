@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from central.websettings import WebSettings
 from lanewatch.config import Section, resolve_path
 from lanewatch.contract import ID_PATTERN, Direction, check_id
 from lanewatch.mqtt import MqttSettings
@@ -38,6 +39,7 @@ class CentralConfig(Section):
     client_id: str = Field("lanewatch-central", description="MQTT client id; keeps the persistent session")
     database: Path = Field(Path("var/central/lanewatch.sqlite"), description="SQLite history file")
     http: HttpSettings = HttpSettings()
+    web: WebSettings = Field(default_factory=WebSettings, description="pages: accounts, sessions, kiosk, board")
     sites: list[SiteDef] = Field(min_length=1)
 
     @field_validator("database")

@@ -14,13 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
+from central import pages
 from central.config import CentralConfig
 from central.store import Store
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
 
 
 class Broadcaster:
@@ -76,9 +75,6 @@ def create_app(config: CentralConfig, broadcaster: Broadcaster) -> Starlette:
             store = Store(config.database)
         return store
 
-    async def board(request: Request):
-        return templates.TemplateResponse(request, "board.html", {"title": "lanewatch"})
-
     async def api_lanes(request: Request):
         return JSONResponse({"lanes": lanes_snapshot(config, get_store())})
 
@@ -103,12 +99,13 @@ def create_app(config: CentralConfig, broadcaster: Broadcaster) -> Starlette:
         broadcaster.loop = asyncio.get_running_loop()
         yield
 
-    return Starlette(
+    app = Starlette(
         routes=[
-            Route("/", board),
             Route("/api/lanes", api_lanes),
             Route("/api/stream", stream),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         lifespan=lifespan,
     )
+    pages.install(app, config, broadcaster.listen)  # board, history, sign-in, admin; and the sign-in guard
+    return app
