@@ -41,7 +41,8 @@ class AccountError(ValueError):
 
 def check_username(name: str) -> str:
     if not _USERNAME_RE.match(name):
-        raise AccountError(f"user name must match {USERNAME_PATTERN} (2–32 lowercase letters, digits, . _ -), got {name!r}")
+        raise AccountError(
+            f"user name must match {USERNAME_PATTERN} (2–32 lowercase letters, digits, . _ -), got {name!r}")
     return name
 
 
@@ -84,15 +85,15 @@ def token_hash(token: str) -> str:
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["users"].create({"name": str, "role": str, "password_hash": str, "created_at": float,
+    db.table("users").create({"name": str, "role": str, "password_hash": str, "created_at": float,
                         "password_changed_at": float, "last_signin_at": float}, pk="name")
-    db["sessions"].create({"token_hash": str, "user": str, "role": str, "csrf": str, "kiosk_key": str,
+    db.table("sessions").create({"token_hash": str, "user": str, "role": str, "csrf": str, "kiosk_key": str,
                            "created_at": float, "last_seen": float, "expires_at": float}, pk="token_hash")
-    db["sessions"].create_index(["user"])
-    db["audit"].create({"id": int, "at": float, "user": str, "role": str, "action": str, "filters": str,
+    db.table("sessions").create_index(["user"])
+    db.table("audit").create({"id": int, "at": float, "user": str, "role": str, "action": str, "filters": str,
                         "rows": int, "address": str}, pk="id")
-    db["audit"].create_index(["at"])
-    db["audit"].create_index(["user", "at"])
+    db.table("audit").create_index(["at"])
+    db.table("audit").create_index(["user", "at"])
 
 
 # Append only: an accounts file is upgraded in place by running the steps it has not seen.
@@ -151,7 +152,7 @@ class Accounts:
             raise AccountError(f"user {name!r} already exists")
         now = time.time()
         with self.db.conn:
-            self.db["users"].insert({"name": name, "role": role, "password_hash": password_hash, "created_at": now,
+            self.db.table("users").insert({"name": name, "role": role, "password_hash": password_hash, "created_at": now,
                                      "password_changed_at": now, "last_signin_at": None})
 
     def set_password(self, name: str, password_hash: str) -> None:
@@ -179,13 +180,14 @@ class Accounts:
             self.db.execute("UPDATE users SET password_hash = ? WHERE name = ?", [password_hash, name])
 
     # ------------------------------------------------------------ sessions
-    def start_session(self, user: str, role: str, lifetime_s: float, kiosk_key: str | None = None) -> tuple[str, Session]:
+    def start_session(self, user: str, role: str, lifetime_s: float,
+                      kiosk_key: str | None = None) -> tuple[str, Session]:
         """A new random session token (returned once, for the cookie) and the stored session."""
         token = secrets.token_urlsafe(32)
         now = time.time()
         session = Session(token_hash(token), user, role, secrets.token_urlsafe(32), kiosk_key, now + lifetime_s)
         with self.db.conn:
-            self.db["sessions"].insert({"token_hash": session.token_hash, "user": user, "role": role,
+            self.db.table("sessions").insert({"token_hash": session.token_hash, "user": user, "role": role,
                                         "csrf": session.csrf, "kiosk_key": kiosk_key, "created_at": now,
                                         "last_seen": now, "expires_at": session.expires_at})
             if kiosk_key is None:

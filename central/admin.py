@@ -26,7 +26,8 @@ def valid(check: Callable[[str], str], value: str) -> bool:
 
 
 def routes(config: CentralConfig, auth: Auth, page: Callable[..., Response]) -> list[BaseRoute]:
-    def users_page(request: Request, message: str | None = None, error: str | None = None, status: int = 200) -> Response:
+    def users_page(request: Request, message: str | None = None, error: str | None = None,
+                   status: int = 200) -> Response:
         return page(request, config, "users.html", status=status, users=auth.accounts.users(), roles=ROLES,
                     message=message, error=error)
 

@@ -33,7 +33,7 @@ def record(accounts: Accounts, *, user: str, role: str, action: str, filters: di
     if action not in ACTIONS:
         raise ValueError(f"audit action must be one of {ACTIONS}, got {action!r}")
     with accounts.db.conn:
-        accounts.db["audit"].insert({"at": time.time(), "user": user, "role": role, "action": action,
+        accounts.db.table("audit").insert({"at": time.time(), "user": user, "role": role, "action": action,
                                      "filters": json.dumps(filters or {}, ensure_ascii=False, sort_keys=True),
                                      "rows": rows, "address": address})
 
@@ -50,6 +50,7 @@ def entries(accounts: Accounts, *, user: str | None = None, action: str | None =
         params.append(action)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     total = accounts.db.execute(f"SELECT count(*) FROM audit {clause}", params).fetchone()[0]
-    rows = accounts.db.query(f"SELECT * FROM audit {clause} ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+    rows = accounts.db.query(f"SELECT * FROM audit {clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+                             [*params, limit, offset])
     return [Entry(r["id"], r["at"], r["user"], r["role"], r["action"], json.loads(r["filters"]), r["rows"],
                   r["address"]) for r in rows], total

@@ -145,7 +145,8 @@ class Auth:
         session = self.accounts.session(token, idle_s=self.web.session_idle_hours * 3600)
         if session is None:
             return None
-        if session.kiosk_key is not None and not (self.kiosk_key and hmac.compare_digest(session.kiosk_key, self.kiosk_key)):
+        current = self.kiosk_key
+        if session.kiosk_key is not None and not (current and hmac.compare_digest(session.kiosk_key, current)):
             self.accounts.end_session(session.token_hash)
             return None
         return Viewer(session.user, session.role, session.csrf, session.token_hash)
@@ -276,8 +277,9 @@ SigninPage = Callable[[Request, str | None, int], Awaitable[Response]]
 def record(auth: Auth, request: Request, action: str, *, user: str | None = None, role: str | None = None,
            filters: dict | None = None, rows: int | None = None) -> None:
     viewer = viewer_of(request)
-    audit.record(auth.accounts, user=user or (viewer.name if viewer else ""), role=role or (viewer.role if viewer else ""),
-                 action=action, filters=filters, rows=rows, address=client_address(request))
+    audit.record(auth.accounts, user=user or (viewer.name if viewer else ""),
+                 role=role or (viewer.role if viewer else ""), action=action, filters=filters, rows=rows,
+                 address=client_address(request))
 
 
 async def sign_in(request: Request, auth: Auth, render: SigninPage) -> Response:

@@ -212,7 +212,8 @@ def routes(config: CentralConfig, notices: Callable[[], AsyncIterator[str]]) -> 
         record(auth, request, "export", filters=form.filter.for_audit(), rows=len(rows))
         stamp = form.filter.since.astimezone(i18n.ZONES[zone]).strftime("%Y%m%d-%H%M")
         return StreamingResponse(csv_lines(rows, zone), media_type="text/csv; charset=utf-8", headers={
-            "content-disposition": f'attachment; filename="lanewatch-crossings-{stamp}.csv"', "cache-control": "no-store"})
+            "content-disposition": f'attachment; filename="lanewatch-crossings-{stamp}.csv"',
+            "cache-control": "no-store"})
 
     async def crossing(request: Request) -> Response:
         crossing_id = request.path_params["crossing_id"]
@@ -241,12 +242,11 @@ def routes(config: CentralConfig, notices: Callable[[], AsyncIterator[str]]) -> 
         if isinstance(form, Response):
             return form
         response = RedirectResponse(safe_next(form.get("next")), status_code=303)
-        secure = auth.secure(request)
-        year = 365 * 86400
+        cookie = {"max_age": 365 * 86400, "httponly": True, "samesite": "strict", "secure": auth.secure(request)}
         if form.get("lang") in i18n.LANGUAGES:
-            response.set_cookie(LANG_COOKIE, form["lang"], max_age=year, httponly=True, samesite="strict", secure=secure)
+            response.set_cookie(LANG_COOKIE, form["lang"], **cookie)  # type: ignore[arg-type]
         if form.get("zone") in i18n.ZONES:
-            response.set_cookie(ZONE_COOKIE, form["zone"], max_age=year, httponly=True, samesite="strict", secure=secure)
+            response.set_cookie(ZONE_COOKIE, form["zone"], **cookie)  # type: ignore[arg-type]
         return response
 
     return [

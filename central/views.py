@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import bisect
 import json
+import math
 import statistics
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -129,6 +130,10 @@ class _Crossing:
     @property
     def start(self) -> datetime:
         return self.events[0]["at"]
+
+    def seconds(self, since: str, until: str) -> float | None:
+        start, end = self.first(since), self.first(until)
+        return (end - start).total_seconds() if start and end else None
 
     @property
     def departed(self) -> datetime | None:
@@ -278,7 +283,8 @@ def crossing_detail(store: Store, config: CentralConfig, crossing_id: str) -> Cr
     crossing, direction = found
     ids = [e["id"] for e in crossing.events]
     marks = ",".join("?" * len(ids))
-    full = {r["id"]: json.loads(r["payload"]) for r in store.db.query(f"SELECT id, payload FROM events WHERE id IN ({marks})", ids)}
+    full = {r["id"]: json.loads(r["payload"])
+            for r in store.db.query(f"SELECT id, payload FROM events WHERE id IN ({marks})", ids)}
     events, plates = [], []
     for e in crossing.events:
         p = full[e["id"]]
@@ -317,7 +323,7 @@ def _stats(values: list[float], minimum: int, stale: bool) -> dict:
     if len(values) < minimum:
         return {"median": _metric(None, "insufficient"), "p85": _metric(None, "insufficient"), "n": len(values)}
     ordered = sorted(values)
-    p85 = ordered[min(len(ordered) - 1, max(0, round(0.85 * len(ordered) + 0.5) - 1))]  # nearest rank
+    p85 = ordered[max(0, math.ceil(0.85 * len(ordered)) - 1)]  # nearest rank
     return {"median": _metric(round(statistics.median(ordered))), "p85": _metric(round(p85)), "n": len(values)}
 
 
@@ -327,7 +333,8 @@ def _health(status: dict, now: float, stale_after_s: float) -> dict:
     outbox = status.get("outbox") or {}
     return {
         "edge": status["edge"], "online": age <= stale_after_s, "age_s": round(age, 1),
-        "cameras": [{"id": k, "state": v["state"], "fps": v["fps"]} for k, v in sorted(status.get("cameras", {}).items())],
+        "cameras": [{"id": k, "state": v["state"], "fps": v["fps"]}
+                    for k, v in sorted(status.get("cameras", {}).items())],
         "weighbridge": wb["state"] if wb else None,
         "clock": {"synced": status["clock"]["synced"], "offset_ms": status["clock"].get("offset_ms"),
                   "step": status["clock"].get("step_detected", False)},
@@ -355,71 +362,75 @@ def _last_plates(store: Store, site: str, lane: str, limit: int = 4) -> list[dic
 
 
 def board_snapshot(store: Store, config: CentralConfig, now: datetime) -> dict:
-    """Everything the live board shows, as JSON-ready data: {"now", "chart": {...}, "lanes": [card, ...]}.
+    """Everything the live board shows, as JSON-ready data: {"now", "chart": {"start", "bin_s"}, "lanes": [card]}.
 
     A card: site, site_name, lane, name, direction, stale, queue_events, queue_camera, expected_wait_s,
     wait_s {median, p85, n}, crossing_s {median, p85, n}, trucks_per_hour, weighbridge, last_plates,
-    health [per edge], queue_series [int per chart bin]. Figures are {"value", "state"}.
+    health [per edge], queue_series [queue length at the end of each chart bin]. Figures are {"value", "state"}.
     """
-    web = config.web
-    window = timedelta(minutes=web.match_window_min)
-    hour = timedelta(hours=1)
     chart_bin = timedelta(minutes=5)
-    bins = web.board_chart_hours * 12
+    bins = config.web.board_chart_hours * 12
     chart_start = now - chart_bin * bins
     chart_times = [chart_start + chart_bin * (i + 1) for i in range(bins)]
     statuses = store.statuses()
-    wall = now.timestamp()
-    cards = []
-    for site in config.sites:
-        for lane_def in site.lanes:
-            lane = lane_def.id
-            edges = sorted(statuses.get((site.id, lane), []), key=lambda s: s["edge"])
-            fresh = [s for s in edges if wall - s["received_at"] <= web.stale_after_s]
-            stale = not fresh
-            read_from = min(chart_start, now - hour) - window
-            crossings = _assemble(_lane_events(store, site.id, lane, read_from, now + timedelta(minutes=5)), window)
-            queue_now = _queue_at(crossings, [now], window)[0]
-            in_hour = lambda t: t is not None and now - hour < t <= now  # noqa: E731
-            waits = [(c.first("gate") - c.first("enter")).total_seconds() for c in crossings
-                     if c.first("enter") and in_hour(c.first("gate"))]
-            times = [(c.first("exit") - c.first("enter")).total_seconds() for c in crossings
-                     if c.first("enter") and in_hour(c.first("exit"))]
-            departures = [c for c in crossings if in_hour(c.departed)]
-            if stale:
-                expected = _metric(None, "stale")
-            elif queue_now == 0:
-                expected = _metric(0)
-            elif len(departures) < web.min_crossings:
-                expected = _metric(None, "insufficient")
-            else:
-                expected = _metric(round(queue_now / (len(departures) / 3600.0)))
-            on_bridge = None
-            if fresh and any(s.get("weighbridge_occupied") for s in fresh):
-                live = next((s["weighbridge"] for s in fresh if s.get("weighbridge")), None)
-                truck = max((c for c in crossings if c.first("gate") and not c.first("exit")),
-                            key=lambda c: c.first("gate"), default=None)
-                row = truck.row(lane_def.direction) if truck else None
-                on_bridge = {"plate": row.plate if row else None,
-                             "weight_kg": (row.weight_kg if row and row.weight_kg is not None
-                                           else (live or {}).get("weight_kg")),
-                             "stable": bool((live or {}).get("stable"))}
-            cards.append({
-                "site": site.id, "site_name": site.name, "lane": lane, "name": lane_def.name or lane,
-                "direction": lane_def.direction, "stale": stale,
-                "queue_events": _metric(None, "stale") if stale else _metric(queue_now),
-                "queue_camera": _metric(None, "stale") if stale else _metric(sum(s["queue_occupancy"] for s in fresh)),
-                "expected_wait_s": expected,
-                "wait_s": _stats(waits, web.min_crossings, stale),
-                "crossing_s": _stats(times, web.min_crossings, stale),
-                "trucks_per_hour": _metric(None, "stale") if stale else _metric(len(departures)),
-                "weighbridge": {"state": "stale"} if stale else {"state": "ok", "truck": on_bridge},
-                "last_plates": _last_plates(store, site.id, lane),
-                "health": [_health(s, wall, web.stale_after_s) for s in edges],
-                "queue_series": _queue_at(crossings, chart_times, window),
-            })
+    cards = [_card(store, config, site.id, site.name, lane.id, lane.name or lane.id, lane.direction,
+                   statuses.get((site.id, lane.id), []), now, chart_times)
+             for site in config.sites for lane in site.lanes]
     return {"now": format_ts(now), "chart": {"start": format_ts(chart_start), "bin_s": int(chart_bin.total_seconds())},
             "lanes": cards}
+
+
+def _card(store: Store, config: CentralConfig, site: str, site_name: str, lane: str, name: str, direction: str,
+          statuses: list[dict], now: datetime, chart_times: list[datetime]) -> dict:
+    web = config.web
+    window = timedelta(minutes=web.match_window_min)
+    hour_ago = now - timedelta(hours=1)
+    edges = sorted(statuses, key=lambda s: s["edge"])
+    fresh = [s for s in edges if now.timestamp() - s["received_at"] <= web.stale_after_s]
+    stale = not fresh
+    read_from = min(chart_times[0], hour_ago) - window
+    crossings = _assemble(_lane_events(store, site, lane, read_from, now + timedelta(minutes=5)), window)
+    queue_now = _queue_at(crossings, [now], window)[0]
+
+    def in_hour(t: datetime | None) -> bool:
+        return t is not None and hour_ago < t <= now
+
+    waits = [w for c in crossings if in_hour(c.first("gate")) and (w := c.seconds("enter", "gate")) is not None]
+    times = [d for c in crossings if in_hour(c.first("exit")) and (d := c.seconds("enter", "exit")) is not None]
+    departures = sum(1 for c in crossings if in_hour(c.departed))
+    if stale:
+        expected = _metric(None, "stale")
+    elif queue_now == 0:
+        expected = _metric(0)
+    elif departures < web.min_crossings:
+        expected = _metric(None, "insufficient")
+    else:
+        expected = _metric(round(queue_now / (departures / 3600.0)))
+    return {
+        "site": site, "site_name": site_name, "lane": lane, "name": name, "direction": direction, "stale": stale,
+        "queue_events": _metric(None, "stale") if stale else _metric(queue_now),
+        "queue_camera": _metric(None, "stale") if stale else _metric(sum(s["queue_occupancy"] for s in fresh)),
+        "expected_wait_s": expected,
+        "wait_s": _stats(waits, web.min_crossings, stale),
+        "crossing_s": _stats(times, web.min_crossings, stale),
+        "trucks_per_hour": _metric(None, "stale") if stale else _metric(departures),
+        "weighbridge": ({"state": "stale"} if stale
+                        else {"state": "ok", "truck": _on_bridge(fresh, crossings, direction)}),
+        "last_plates": _last_plates(store, site, lane),
+        "health": [_health(s, now.timestamp(), web.stale_after_s) for s in edges],
+        "queue_series": _queue_at(crossings, chart_times, window),
+    }
+
+
+def _on_bridge(fresh: list[dict], crossings: list[_Crossing], direction: str) -> dict | None:
+    """The truck on the weighbridge: the latest one past the gate and not yet out, with its weight."""
+    if not any(s.get("weighbridge_occupied") for s in fresh):
+        return None
+    live = next((s["weighbridge"] for s in fresh if s.get("weighbridge")), None) or {}
+    inside = [c for c in crossings if c.first("gate") and not c.first("exit")]
+    truck = max(inside, key=lambda c: c.first("gate") or c.start).row(direction) if inside else None
+    weight = truck.weight_kg if truck and truck.weight_kg is not None else live.get("weight_kg")
+    return {"plate": truck.plate if truck else None, "weight_kg": weight, "stable": bool(live.get("stable"))}
 
 
 def as_json(value: object) -> object:

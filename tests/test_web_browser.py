@@ -150,14 +150,14 @@ def test_switching_language_changes_the_labels(world, browser):
     nav = page.get_by_role("navigation")
     expect(nav).to_contain_text("Bảng làn xe")
     expect(nav).to_contain_text("Lịch sử")
-    expect(page.locator(".direction.export h2")).to_contain_text("Xuất khẩu (Việt Nam → Trung Quốc)")
+    expect(page.locator(".direction.export h3")).to_contain_text("Xuất khẩu (Việt Nam → Trung Quốc)")
     card = page.locator(f'[data-lane="{SITE}/out-1"]')
     expect(card).to_contain_text("Đang chờ")
     page.get_by_role("button", name="English").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(nav).to_contain_text("Lane board")
     expect(nav).to_contain_text("History")
-    expect(page.locator(".direction.export h2")).to_contain_text("Export (Vietnam → China)")
+    expect(page.locator(".direction.export h3")).to_contain_text("Export (Vietnam → China)")
     expect(card).to_contain_text("In queue")
     expect(card).to_contain_text("Expected wait")
     expect(page.locator("#conn")).to_have_text("live")
@@ -252,6 +252,27 @@ def test_kiosk_token_opens_a_read_only_board(world, browser):
     assert page.url == f"{central.url}/"  # the token does not stay in the address bar
     expect(page.locator("#conn")).to_have_text("trực tiếp")
     assert page.goto("/history").status == 403
+    context.close()
+
+
+def test_keyboard_only_on_a_tablet(world, browser):
+    context = browser.new_context(base_url=world["central"].url, viewport={"width": 820, "height": 1180},
+                                  has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto("/signin")
+    page.keyboard.type("olga")  # the user name field has the focus
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#board[data-rendered]")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.lane") == f"{SITE}/out-1"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.lane") == f"{SITE}/out-2"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing cut off sideways
     context.close()
 
 

@@ -93,8 +93,8 @@ class Sequencer:
         return self.next[edge]
 
 
-def truck_events(truck: Truck, seq: Sequencer, crops: bool = True, stages: tuple[str, ...] = ("enter", "gate", "weigh", "exit"),
-                 ) -> list[contract.LaneEvent]:
+def truck_events(truck: Truck, seq: Sequencer, crops: bool = True,
+                 stages: tuple[str, ...] = ("enter", "gate", "weigh", "exit")) -> list[contract.LaneEvent]:
     plate = PlateRead(text=truck.plate, country=truck.country, confidence=0.93, valid_format=True,
                       crop_jpeg_b64=crop_jpeg(printed(truck.plate)) if crops else None)
     clock = ClockState(synced=True, offset_ms=3.0, source="chrony")
@@ -145,8 +145,8 @@ class Publisher:
             assert info.is_published()
 
     def status(self, status: LaneStatus) -> None:
-        info = self.client.publish(contract.status_topic(status.site, status.lane, status.edge), contract.encode(status),
-                                   qos=1, retain=True)
+        topic = contract.status_topic(status.site, status.lane, status.edge)
+        info = self.client.publish(topic, contract.encode(status), qos=1, retain=True)
         info.wait_for_publish(10)
         assert info.is_published()
 
@@ -194,7 +194,8 @@ class Central:
                 return self
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"central exited with {self.proc.returncode}; see {self.workdir / 'central.log'}")
+                    log_file = self.workdir / "central.log"
+                    raise RuntimeError(f"central exited with {self.proc.returncode}; see {log_file}") from None
                 time.sleep(0.1)
         raise TimeoutError(f"central did not serve {self.url} within {timeout} s")
 
