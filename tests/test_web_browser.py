@@ -260,7 +260,8 @@ def test_keyboard_only_on_a_tablet(world, browser):
                                   has_touch=True, is_mobile=True)
     page = context.new_page()
     page.goto("/signin")
-    page.keyboard.type("olga")  # the user name field has the focus
+    expect(page.locator("#username")).to_be_focused()  # the sign-in form is ready to type into
+    page.keyboard.type("olga")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
