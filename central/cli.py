@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 
+from central import users
 from lanewatch.config import ConfigError, load_config
 from lanewatch.logs import setup_logging
 
@@ -29,7 +30,8 @@ def _run(args: argparse.Namespace) -> int:
     broadcaster = Broadcaster()
     ingest = Ingest(config, on_change=lambda change: broadcaster.notify_threadsafe("lanes"))
     app = create_app(config, broadcaster)
-    server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port, log_level="warning",
+                                           timeout_graceful_shutdown=2))
     ingest.start()
     log.info("board at http://%s:%d/", config.http.host, config.http.port)
     try:
@@ -171,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     lane.add_argument("--note", help="why")
     lane.add_argument("--config", required=True, help="central config file (YAML)")
     lane.set_defaults(func=_lane)
+    users.add_parser(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from central.websettings import WebSettings
 from lanewatch.config import Section, resolve_path
 from lanewatch.contract import ID_PATTERN, Direction, check_id
 from lanewatch.mqtt import MqttSettings
@@ -86,6 +87,7 @@ class CentralConfig(Section):
     http: HttpSettings = HttpSettings()
     assembly: AssemblySettings = AssemblySettings()
     metrics: MetricsSettings = MetricsSettings()
+    web: WebSettings = Field(default_factory=WebSettings, description="pages: accounts, sessions, kiosk, board")
     sites: list[SiteDef] = Field(min_length=1)
 
     @field_validator("database")

@@ -8,17 +8,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
+from central import pages
 from central.api import create_api
 from central.config import CentralConfig
 from central.store import Store
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
 
 
 class Broadcaster:
@@ -48,8 +46,6 @@ class Broadcaster:
 
 
 def create_app(config: CentralConfig, broadcaster: Broadcaster) -> Starlette:
-    async def board(request: Request):
-        return templates.TemplateResponse(request, "board.html", {"title": "lanewatch"})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -57,11 +53,12 @@ def create_app(config: CentralConfig, broadcaster: Broadcaster) -> Starlette:
         Store(config.database).close()  # created and migrated before the first request reads it
         yield
 
-    return Starlette(
+    app = Starlette(
         routes=[
-            Route("/", board),
             Mount("/api", create_api(config, broadcaster)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         lifespan=lifespan,
     )
+    pages.install(app, config, broadcaster.listen)  # board, history, sign-in, admin; and the sign-in guard
+    return app

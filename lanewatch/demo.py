@@ -20,6 +20,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "laocai-kimthanh2"
+# Loopback-only demo: a fixed wall-screen token and a demo admin account, printed at start.
+KIOSK_TOKEN = "demo-wall-screen-token-0123456789abcdef"
+DEMO_USER, DEMO_PASSWORD = "demo", "lanewatch-demo"
 
 
 def free_port(preferred: int) -> int:
@@ -57,7 +60,7 @@ def write_configs(var: Path, world_dir: Path, world: dict, broker_port: int, htt
     mqtt = {"host": "127.0.0.1", "port": broker_port}
     central = {
         "mqtt": mqtt, "client_id": "lanewatch-central-demo", "database": str(var / "central" / "lanewatch.sqlite"),
-        "http": {"host": "127.0.0.1", "port": http_port},
+        "http": {"host": "127.0.0.1", "port": http_port}, "web": {"kiosk_token": KIOSK_TOKEN},
         "sites": [{"id": SITE, "name": "Lào Cai – Hà Khẩu (Kim Thành II)",
                    "lanes": [{"id": lane["id"], "direction": lane["direction"]} for lane in world["lanes"]]}],
     }
@@ -112,11 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         procs.append(subprocess.Popen([mosquitto, "-c", str(var / "mosquitto.conf")]))
         wait_for_port(broker_port)
+        subprocess.run([sys.executable, "-m", "central.cli", "users", "add", "--config", str(var / "central.yaml"),
+                        "--role", "admin", "--password-stdin", DEMO_USER], input=DEMO_PASSWORD + "\n", text=True,
+                       capture_output=True)  # fails harmlessly when the account exists from an earlier run
         procs.append(subprocess.Popen([sys.executable, "-m", "central.cli", "run", "--config", str(var / "central.yaml")]))
         wait_for_port(http_port)
         for path in edge_files:
             procs.append(subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(path)]))
-        print(f"\n  lanewatch demo: open http://127.0.0.1:{http_port}/   (Ctrl-C stops everything)\n", flush=True)
+        print(f"\n  lanewatch demo (Ctrl-C stops everything):\n"
+              f"    wall screen: http://127.0.0.1:{http_port}/kiosk?token={KIOSK_TOKEN}\n"
+              f"    history:     http://127.0.0.1:{http_port}/history   (sign in as {DEMO_USER} / {DEMO_PASSWORD})\n",
+              flush=True)
         while not stopping:
             for p in procs:
                 if p.poll() is not None:

@@ -17,6 +17,7 @@ from synthetic import make_lane_video
 
 pytestmark = pytest.mark.slow
 START = datetime(2026, 11, 30, 1, 0, 0, tzinfo=timezone.utc)
+KIOSK_TOKEN = "e2e-kiosk-token-0123456789abcdef0123"
 
 
 def write_configs(tmp_path, broker, video, truth):
@@ -37,7 +38,7 @@ def write_configs(tmp_path, broker, video, truth):
     port = free_port()
     central = {
         "mqtt": {"host": broker.host, "port": broker.port}, "client_id": f"central-{port}",
-        "database": str(tmp_path / "central.sqlite"), "http": {"port": port},
+        "database": str(tmp_path / "central.sqlite"), "http": {"port": port}, "web": {"kiosk_token": KIOSK_TOKEN},
         "sites": [{"id": "laocai", "name": "Lào Cai", "lanes": [{"id": "out-1", "direction": "export"}]}],
     }
     (tmp_path / "edge.yaml").write_text(yaml.safe_dump(edge))
@@ -83,7 +84,9 @@ def test_edge_events_reach_central_store_exactly(tmp_path, broker):
             by_track.setdefault(e["track_id"], []).append(e["type"])
         assert sorted(by_track.values()) == [["enter", "exit"]] * len(truth.crossings)
 
-        lanes = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/lanes", timeout=5))["lanes"]
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/lanes",
+                                         headers={"Authorization": f"Bearer {KIOSK_TOKEN}"})  # the board is signed-in only
+        lanes = json.load(urllib.request.urlopen(request, timeout=5))["lanes"]
         assert [e["edge"] for e in lanes[0]["edges"]] == ["gate1"]
         assert {e["id"] for e in lanes[0]["recent_events"]} <= set(produced)
     finally:
