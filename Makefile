@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # OS packages: command or file that proves presence -> Debian package
-OS_NEEDS := /usr/sbin/mosquitto:mosquitto /usr/bin/mosquitto_passwd:mosquitto-clients \
-            /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc:fonts-noto-cjk
+OS_NEEDS := /usr/sbin/mosquitto:mosquitto /usr/bin/mosquitto_passwd:mosquitto \
+            /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc:fonts-noto-cjk \
+            /usr/bin/chromium:chromium /usr/bin/systemd-analyze:systemd /usr/bin/openssl:openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench setup os-packages lint clean

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from lanewatch.contract import TOPIC_ROOT, availability_topic, check_id, event_topic, status_topic
+from lanewatch.contract import TOPIC_ROOT, availability_topic, check_id, event_topic, receipt_topic, status_topic
 
 Access = Literal["read", "write", "readwrite"]
 
@@ -74,8 +74,10 @@ def edge_account(site: str, edge_id: str, lanes: list[str]) -> Account:
     lanes = [check_id("lane", lane) for lane in lanes]
     if len(set(lanes)) != len(lanes):
         raise ValueError(f"lanes must be distinct, got {lanes}")
-    rules = [AclRule("write", topic(site, lane)) for lane in lanes for topic in (event_topic, status_topic)]
+    rules = [AclRule("write", event_topic(site, lane)) for lane in lanes]
+    rules += [AclRule("write", status_topic(site, lane, edge_id)) for lane in lanes]
     rules.append(AclRule("write", availability_topic(site, edge_id)))
+    rules.append(AclRule("read", receipt_topic(site, edge_id)))  # which of its events the central holds
     return Account(edge_username(site, edge_id), tuple(rules))
 
 
@@ -83,7 +85,8 @@ def central_account(name: str = "central") -> Account:
     """Reads every lanewatch topic, writes lane summaries."""
     return Account(
         _check_username(name),
-        (AclRule("read", f"{TOPIC_ROOT}/#"), AclRule("write", f"{TOPIC_ROOT}/+/+/summary")),
+        (AclRule("read", f"{TOPIC_ROOT}/#"), AclRule("write", f"{TOPIC_ROOT}/+/+/summary"),
+         AclRule("write", f"{TOPIC_ROOT}/+/edge/+/receipt")),
     )
 
 

@@ -174,10 +174,31 @@ def build_parser() -> argparse.ArgumentParser:
     lane.add_argument("--config", required=True, help="central config file (YAML)")
     lane.set_defaults(func=_lane)
     users.add_parser(sub)
+    for name, text in DELEGATED_HELP.items():  # listed here, parsed by their own modules
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
+# Broker and PKI tools with parsers of their own: `lanewatch-central NAME --help` shows their options.
+DELEGATED_HELP = {
+    "pki": "make a local CA and the broker's certificate for a site without internet",
+    "provision-edge": "create an edge's broker account, ACL block and config skeleton",
+    "provision-central": "create the central's broker account and ACL block",
+    "provision-kiosk": "create a read-only summaries account (dashboards, wall screens)",
+}
+
+
+def _delegated(name: str):
+    from central import pki, provision
+
+    return {"pki": pki.main, "provision-edge": provision.main_edge, "provision-central": provision.main_central,
+            "provision-kiosk": provision.main_kiosk}[name]
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in DELEGATED_HELP:
+        return _delegated(argv[0])(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

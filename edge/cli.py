@@ -43,16 +43,43 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file and exit", epilog="example: lanewatch-edge check-config --config edge.yaml")
     check.add_argument("--config", required=True)
     check.set_defaults(func=_check_config)
+    from edge import loadgen
     from edge.detect.cli import add_commands
 
     add_commands(sub)
+    lg = sub.add_parser("loadgen", help="push synthetic events through the outbox and publisher (fault tests, bench)",
+                        epilog="example: lanewatch-edge loadgen --config edge.yaml --count 10000 --rate 500")
+    loadgen.add_arguments(lg)
+    lg.set_defaults(func=loadgen.run)
+    for name, text in DELEGATED_HELP.items():  # listed here, parsed by their own modules
+        sub.add_parser(name, help=text, add_help=False)
     return parser
+
+
+# Installer tools with parsers of their own: `lanewatch-edge NAME --help` shows their options.
+DELEGATED_HELP = {
+    "weighbridge": "read a weighbridge indicator and print each reading and stable weight as JSON lines",
+    "read-plate": "read the licence plate in each image, one JSON line per image",
+}
+
+
+def _delegated(name: str):
+    if name == "weighbridge":
+        from edge.weighbridge.cli import main as weighbridge_main
+
+        return weighbridge_main
+    from edge.plates.cli import main as read_plate_main
+
+    return read_plate_main
 
 
 def main(argv: list[str] | None = None) -> int:
     from edge.detect.cli import ToolError
     from edge.detect.models import ModelError
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in DELEGATED_HELP:
+        return _delegated(argv[0])(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

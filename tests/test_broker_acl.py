@@ -285,7 +285,7 @@ def test_edge_publishes_only_its_own_lanes(broker: Broker, connect) -> None:
     gate1 = connect(GATE1)
     forbidden = [
         event_topic(SITE, "n1"),  # a lane of the same site served by gate2
-        status_topic(SITE, "n1"),
+        status_topic(SITE, "n1", "gate2"),
         event_topic(OTHER_SITE, "x1"),  # its own lane id, another site
         summary_topic(SITE, "x1"),  # the central's figures
         availability_topic(SITE, "gate2"),  # another edge's availability
@@ -294,7 +294,7 @@ def test_edge_publishes_only_its_own_lanes(broker: Broker, connect) -> None:
     ]
     for topic in forbidden:
         assert gate1.publish(topic, b"forged").getName() == "Not authorized", topic
-    allowed = [event_topic(SITE, "x1"), status_topic(SITE, "x2"), availability_topic(SITE, "gate1")]
+    allowed = [event_topic(SITE, "x1"), status_topic(SITE, "x2", "gate1"), availability_topic(SITE, "gate1")]
     for topic in allowed:
         assert not gate1.publish(topic, b"genuine").is_failure, topic
     end = marker()
@@ -306,7 +306,7 @@ def test_edge_publishes_only_its_own_lanes(broker: Broker, connect) -> None:
 
 def test_edge_reads_nothing_of_other_edges(broker: Broker, connect) -> None:
     gate2 = connect(GATE2)
-    gate2.publish(status_topic(SITE, "n1"), b"retained status of n1", retain=True)
+    gate2.publish(status_topic(SITE, "n1", "gate2"), b"retained status of n1", retain=True)
     gate1 = connect(GATE1)
     gate1.subscribe("lanewatch/v1/#")
     gate1.subscribe(event_topic(SITE, "n1"))
@@ -429,7 +429,7 @@ def test_central_reads_everything_and_writes_only_summaries(broker: Broker, conn
     gate1, gate2 = connect(GATE1), connect(GATE2)
     sent = [
         (gate1, event_topic(SITE, "x1")),
-        (gate1, status_topic(SITE, "x2")),
+        (gate1, status_topic(SITE, "x2", "gate1")),
         (gate1, availability_topic(SITE, "gate1")),
         (gate2, event_topic(SITE, "n1")),
     ]
@@ -449,7 +449,7 @@ def test_kiosk_reads_only_summaries(broker: Broker, connect) -> None:
     kiosk = connect("kiosk.lobby")
     kiosk.subscribe("lanewatch/v1/#")
     gate1 = connect(GATE1)
-    gate1.publish(status_topic(SITE, "x1"), b"status", retain=True)
+    gate1.publish(status_topic(SITE, "x1", "gate1"), b"status", retain=True)
     first = marker()
     gate1.publish(event_topic(SITE, "x1"), first)
     central.receive_until(event_topic(SITE, "x1"), first)

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 
+import paho.mqtt.client as mqtt
 import yaml
 from broker import Broker, free_port
 from synthetic import make_lane_video
@@ -17,6 +18,7 @@ def test_edge_keeps_events_until_broker_appears(tmp_path):
     config = {
         "site": "laocai", "edge_id": "gate1", "data_dir": str(tmp_path / "edge"), "status_interval_s": 0.5,
         "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_max_s": 2},
+        "detector": {"type": "motion"},  # the synthetic boxes are not trucks to the model
         "lanes": [{"id": "out-1", "direction": "export", "cameras": [{
             "id": "cam1", "analysis_fps": truth.fps,
             "source": {"type": "file", "path": str(tmp_path / "lane.avi"), "realtime": False,
@@ -36,9 +38,16 @@ def test_edge_keeps_events_until_broker_appears(tmp_path):
     db.close()
 
     broker = Broker(tmp_path / "mosquitto", port=port).start()
+    # A subscriber stands in for the central: with none, the edge rightly keeps its events.
+    central = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="central-stand-in")
+    central.on_connect = lambda c, *_: c.subscribe("lanewatch/v1/+/+/event", qos=1)
+    central.connect("127.0.0.1", port)
+    central.loop_start()
     try:
         second = subprocess.run(command, capture_output=True, text=True, timeout=60)
     finally:
+        central.disconnect()
+        central.loop_stop()
         broker.stop()
     assert second.returncode == 0, second.stderr
     db = sqlite3.connect(tmp_path / "edge" / "outbox.sqlite")

@@ -11,7 +11,11 @@ import sys
 import threading
 from datetime import datetime, timezone
 
+import re
+
 import httpx
+
+from central.accounts import Accounts, hash_password
 import pytest
 import uvicorn
 import yaml
@@ -62,7 +66,13 @@ def world(tmp_path_factory):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for_port(port)
+    # The API sits behind sign-in: act as an admin (history, export and lane changes).
+    accounts = Accounts(config.web.accounts_path(config.database))
+    accounts.add_user("ada", "admin", hash_password("correct horse battery"))
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
+        signed_in = client.post("/signin", data={"csrf": token, "username": "ada", "password": "correct horse battery"})
+        assert signed_in.status_code == 303, signed_in.text
         yield {"client": client, "config": config, "path": tmp / "central.yaml", "rows": everything}
     server.should_exit = True
     thread.join(timeout=10)
