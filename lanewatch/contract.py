@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Literal, NamedTuple, Union
+from typing import Annotated, Literal, NamedTuple, TypeVar, Union
 
 from pydantic import (
     AfterValidator,
@@ -369,45 +369,37 @@ def decode_event(topic: str, payload: bytes, now: datetime | None = None) -> Lan
     return event
 
 
-def decode_status(topic: str, payload: bytes) -> LaneStatus:
+M = TypeVar("M", LaneStatus, Receipt, LaneSummary)
+
+
+def _decode_addressed(topic: str, payload: bytes, kind: str, model: type[M]) -> M:
+    """Validate a status, receipt or summary and check it names what its topic addresses."""
     where = parse_topic(topic)
-    if where is None or where.kind != "status":
-        raise Rejected(f"not a status topic: {topic!r}")
+    if where is None or where.kind != kind:
+        raise Rejected(f"not a {kind} topic: {topic!r}")
     data = _load_json(payload)
     try:
-        status = LaneStatus.model_validate(data)
+        message = model.model_validate(data)
     except ValidationError as exc:
-        raise Rejected(f"invalid status: {_explain(exc)}") from None
-    if (status.site, status.lane, status.edge) != (where.site, where.lane, where.edge):
-        raise Rejected(f"status for {status.site}/{status.lane} from {status.edge} published on topic {topic!r}")
-    return status
+        raise Rejected(f"invalid {kind}: {_explain(exc)}") from None
+    for part in ("site", "lane", "edge"):
+        expected = getattr(where, part)
+        if expected is not None and getattr(message, part) != expected:
+            raise Rejected(f"{kind} for {part} {getattr(message, part)!r} published on topic {topic!r}")
+    return message
+
+
+def decode_status(topic: str, payload: bytes) -> LaneStatus:
+    return _decode_addressed(topic, payload, "status", LaneStatus)
 
 
 def decode_receipt(topic: str, payload: bytes) -> Receipt:
-    where = parse_topic(topic)
-    if where is None or where.kind != "receipt":
-        raise Rejected(f"not a receipt topic: {topic!r}")
-    data = _load_json(payload)
-    try:
-        receipt = Receipt.model_validate(data)
-    except ValidationError as exc:
-        raise Rejected(f"invalid receipt: {_explain(exc)}") from None
-    if (receipt.site, receipt.edge) != (where.site, where.edge):
-        raise Rejected(f"receipt for {receipt.site}/{receipt.edge} published on topic {topic!r}")
-    return receipt
+    return _decode_addressed(topic, payload, "receipt", Receipt)
+
+
 def decode_summary(topic: str, payload: bytes) -> LaneSummary:
     """For consumers of the summary topic (and the central's own tests)."""
-    where = parse_topic(topic)
-    if where is None or where.kind != "summary":
-        raise Rejected(f"not a summary topic: {topic!r}")
-    data = _load_json(payload)
-    try:
-        summary = LaneSummary.model_validate(data)
-    except ValidationError as exc:
-        raise Rejected(f"invalid summary: {_explain(exc)}") from None
-    if (summary.site, summary.lane) != (where.site, where.lane):
-        raise Rejected(f"summary for {summary.site}/{summary.lane} published on topic {topic!r}")
-    return summary
+    return _decode_addressed(topic, payload, "summary", LaneSummary)
 
 
 def json_schemas() -> dict:
