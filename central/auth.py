@@ -21,10 +21,12 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import quote, urlsplit
 
+import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -37,6 +39,7 @@ from central.config import CentralConfig
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 SESSION_COOKIE, CSRF_COOKIE = "lw_session", "lw_csrf"
 PERMISSIONS: dict[str, frozenset[str]] = {
     "kiosk": frozenset({"board"}),
@@ -231,6 +234,7 @@ class AuthMiddleware:
         viewer = self.auth.viewer(request.cookies.get(SESSION_COOKIE)) or self.auth.bearer_kiosk(
             request.headers.get("authorization"))
         scope["lanewatch.viewer"] = viewer
+        scope["lanewatch.auth"] = self.auth  # for the audit records of handlers outside the pages (the JSON API)
         csrf_cookie = request.cookies.get(CSRF_COOKIE)
         new_csrf = None
         if viewer is None and not csrf_cookie:
@@ -280,6 +284,32 @@ def record(auth: Auth, request: Request, action: str, *, user: str | None = None
     audit.record(auth.accounts, user=user or (viewer.name if viewer else ""),
                  role=role or (viewer.role if viewer else ""), action=action, filters=filters, rows=rows,
                  address=client_address(request))
+
+
+def record_from_thread(request: Request, action: str, filters: dict, rows: int | None) -> None:
+    """`record`, from a handler running in the server's thread pool (the JSON API's plain functions): the
+    accounts connection belongs to the event loop, so the write is handed to it."""
+    auth = request.scope.get("lanewatch.auth")
+    if auth is not None:
+        anyio.from_thread.run_sync(lambda: record(auth, request, action, filters=filters, rows=rows))
+
+
+def audited_rows(request: Request, action: str, filters: dict, rows: Iterator[T]) -> Iterator[T]:
+    """The rows, passed through; once they are all sent (or the download stops), the audit log gets how many."""
+    sent, done = 0, False
+    try:
+        for row in rows:
+            yield row
+            sent += 1
+        done = True
+    finally:
+        noted = filters if done else filters | {"incomplete": True}
+        try:
+            record_from_thread(request, action, noted, sent)
+        except RuntimeError:  # closed on the event loop itself (the client went away): write it there
+            auth = request.scope.get("lanewatch.auth")
+            if auth is not None:
+                record(auth, request, action, filters=noted, rows=sent)
 
 
 async def sign_in(request: Request, auth: Auth, render: SigninPage) -> Response:

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from central import views
+from central import history, views
 from central.config import CentralConfig
 from central.store import Store
 
@@ -28,7 +28,7 @@ KEEP_ALIVE_S = 15.0
 
 
 class Readers:
-    """A read connection to the history store per worker thread: queries never block the event loop."""
+    """A read-only connection to the history store per worker thread: queries never block the event loop."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -37,7 +37,7 @@ class Readers:
     def store(self) -> Store:
         store = getattr(self._local, "store", None)
         if store is None:
-            store = self._local.store = Store(self.path)
+            store = self._local.store = Store.reader(history.connect(self.path))
         return store
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:

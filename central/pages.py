@@ -6,11 +6,10 @@ Every handler is async and runs on the event loop; store queries go to worker th
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -18,12 +17,13 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-from central import admin, i18n, views
+from central import admin, history, i18n, plates_interim, views
 from central.auth import (
     Auth,
     AuthMiddleware,
@@ -38,6 +38,7 @@ from central.auth import (
 )
 from central.config import CentralConfig
 from central.feed import BoardFeed, Readers, html_json
+from central.store import Store
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -76,7 +77,12 @@ class FilterForm:
     values: dict[str, str]  # what the form shows back
     filter: views.HistoryFilter | None
     errors: list[str]  # locale keys
-    page: int
+    page: int  # shown as "page n of m"; the rows themselves are found by the cursors
+    older: str | None  # keyset cursors of history.py: the page after this row, or before it
+    newer: str | None
+
+
+CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 def parse_filter(request: Request, config: CentralConfig, zone: str, now: datetime) -> FilterForm:
@@ -96,6 +102,8 @@ def parse_filter(request: Request, config: CentralConfig, zone: str, now: dateti
         errors.append("history.error.lane")
     if values["direction"] not in ("", "export", "import"):
         errors.append("history.error.direction")
+    if values["plate"] and not plates_interim.normalise(values["plate"]):
+        errors.append("history.error.plate")
     times = []
     for key in ("from", "to"):
         try:
@@ -111,11 +119,15 @@ def parse_filter(request: Request, config: CentralConfig, zone: str, now: dateti
         number = max(1, int(q.get("page", "1")))
     except ValueError:
         number = 1
+    older, newer = q.get("older"), q.get("newer")
+    cursors = [c for c in (older, newer) if c]
+    if len(cursors) > 1 or any(not CURSOR_RE.match(c) for c in cursors):
+        errors.append("history.error.cursor")
     if errors:
-        return FilterForm(values, None, errors, number)
+        return FilterForm(values, None, errors, number, None, None)
     f = views.HistoryFilter(since=times[0], until=times[1], site=values["site"] or None, lane=values["lane"] or None,
                             direction=values["direction"] or None, plate=values["plate"] or None)
-    return FilterForm(values, f, [], number)
+    return FilterForm(values, f, [], number if cursors else 1, older or None, newer or None)
 
 
 def _csv_cell(value: object) -> object:
@@ -125,35 +137,34 @@ def _csv_cell(value: object) -> object:
     return value
 
 
-CSV_COLUMNS = ["id", "site", "lane", "direction", "plate", "country", "started", "enter", "gate", "exit",
-               "wait_s", "crossing_s", "weight_kg", "matched_by"]
-
-
-def csv_lines(rows: list[views.CrossingRow], zone: str) -> AsyncIterator[str]:
-    """Times in ISO 8601 with the viewer's offset (exact and still local); durations in seconds."""
+def csv_rows(rows: Iterator[dict], zone: str) -> Iterator[dict]:
+    """history.row_out rows (UTC) with times at the viewer's offset (ISO 8601, exact and still local), and no cell
+    a spreadsheet would run."""
     tz = i18n.ZONES[zone]
+    for row in rows:
+        out = {k: _csv_cell(v) for k, v in row.items()}
+        for key in ("enter", "gate", "weigh", "exit", "started"):
+            if row[key] is not None:
+                out[key] = datetime.fromisoformat(row[key]).astimezone(tz).isoformat(timespec="milliseconds")
+        yield out
 
-    def iso(value: datetime | None) -> str:
-        return "" if value is None else value.astimezone(tz).isoformat(timespec="milliseconds")
 
-    async def lines() -> AsyncIterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(CSV_COLUMNS)
-        for i, r in enumerate(rows, start=1):
-            writer.writerow([_csv_cell(v) for v in (
-                r.id, r.site, r.lane, r.direction, r.plate or "", r.country or "", iso(r.started), iso(r.enter),
-                iso(r.gate), iso(r.exit), "" if r.wait_s is None else round(r.wait_s, 3),
-                "" if r.crossing_s is None else round(r.crossing_s, 3),
-                "" if r.weight_kg is None else r.weight_kg, r.matched_by)])
-            if i % 500 == 0 or i == len(rows):
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        if not rows:
-            yield buffer.getvalue()
+async def audited_csv(chunks: Iterator[str], tally: list[int], conn: sqlite3.Connection,
+                      note: Callable[[int], None]) -> AsyncIterator[str]:
+    """CSV pieces made in worker threads; when the last one is sent, `note` gets the rows counted in `tally`,
+    on the event loop, where the audit log's connection lives."""
+    try:
+        while (chunk := await run_in_threadpool(next, chunks, None)) is not None:
+            yield chunk
+    finally:
+        conn.close()
+        note(tally[0])
 
-    return lines()
+
+def counted(rows: Iterator[dict], tally: list[int]) -> Iterator[dict]:
+    for row in rows:
+        tally[0] += 1
+        yield row
 
 
 def routes(config: CentralConfig, notices: Callable[[], AsyncIterator[str]]) -> tuple[list[BaseRoute], Auth]:
@@ -183,13 +194,13 @@ def routes(config: CentralConfig, notices: Callable[[], AsyncIterator[str]]) -> 
             return PlainTextResponse("no such plate image", status_code=404)
         return Response(data, media_type="image/jpeg", headers={"cache-control": "private, max-age=86400, immutable"})
 
-    async def history(request: Request) -> Response:
+    async def history_page(request: Request) -> Response:
         lang, zone = prefs(request, config)
         form = parse_filter(request, config, zone, datetime.now(UTC))
         result = None
         if form.filter is not None:
-            size = config.web.history_page_size
-            result = await readers.run(views.history_query, config, form.filter, form.page, size)
+            result = await readers.run(views.history_query, config, form.filter, config.web.history_page_size,
+                                       form.older, form.newer)
             record(auth, request, "history", filters=form.filter.for_audit() | {"page": form.page}, rows=result.total)
         query = {k: v for k, v in form.values.items() if v}
         pages = max(1, -(-result.total // config.web.history_page_size)) if result else 1
@@ -197,29 +208,37 @@ def routes(config: CentralConfig, notices: Callable[[], AsyncIterator[str]]) -> 
         if result is not None:
             charts = html_json(views_json({"histogram": result.histogram, "queue": result.queue,
                                            "queue_bin_s": result.queue_bin_s}))
+        links = {}
+        if result is not None and result.newer:
+            links["prev"] = "/history?" + urlencode(query | {"newer": result.newer, "page": form.page - 1})
+        if result is not None and result.older:
+            links["next"] = "/history?" + urlencode(query | {"older": result.older, "page": form.page + 1})
         return page(request, config, "history.html", status=400 if form.errors else 200, form=form, result=result,
                     query=query, pages=pages, sites=config.sites, charts=charts, strings=i18n.client_strings(lang),
-                    max_days=config.web.history_max_days,
-                    page_link=lambda n: "/history?" + urlencode(query | {"page": n}))
+                    max_days=config.web.history_max_days, links=links)
 
     async def history_csv(request: Request) -> Response:
-        _, zone = prefs(request, config)
+        lang, zone = prefs(request, config)
         form = parse_filter(request, config, zone, datetime.now(UTC))
         if form.filter is None:
-            lang, _ = prefs(request, config)
             return PlainTextResponse("; ".join(i18n.translate(lang, e) for e in form.errors), status_code=400)
-        rows = await readers.run(lambda store, f: list(views.history_rows(store, config, f)), form.filter)
-        record(auth, request, "export", filters=form.filter.for_audit(), rows=len(rows))
-        stamp = form.filter.since.astimezone(i18n.ZONES[zone]).strftime("%Y%m%d-%H%M")
-        return StreamingResponse(csv_lines(rows, zone), media_type="text/csv; charset=utf-8", headers={
-            "content-disposition": f'attachment; filename="lanewatch-crossings-{stamp}.csv"',
-            "cache-control": "no-store"})
+        flt = form.filter
+        conn = history.connect(config.database)  # its own: the download may outlast any worker's turn
+        tally = [0]
+        chunks = history.csv_chunks(csv_rows(counted(views.history_rows(Store.reader(conn), flt), tally), zone))
+        stamp = flt.since.astimezone(i18n.ZONES[zone]).strftime("%Y%m%d-%H%M")
+        def note(rows: int) -> None:
+            record(auth, request, "export", filters=flt.for_audit(), rows=rows)
+
+        return StreamingResponse(
+            audited_csv(chunks, tally, conn, note),
+            media_type="text/csv; charset=utf-8", headers={
+                "content-disposition": f'attachment; filename="lanewatch-crossings-{stamp}.csv"',
+                "cache-control": "no-store"})
 
     async def crossing(request: Request) -> Response:
         crossing_id = request.path_params["crossing_id"]
-        detail = None
-        if EVENT_ID_RE.match(crossing_id):
-            detail = await readers.run(views.crossing_detail, config, crossing_id)
+        detail = await readers.run(views.crossing_detail, crossing_id)
         record(auth, request, "crossing", filters={"id": crossing_id}, rows=0 if detail is None else 1)
         if detail is None:
             return page(request, config, "crossing.html", status=404, detail=None)
@@ -254,9 +273,9 @@ def routes(config: CentralConfig, notices: Callable[[], AsyncIterator[str]]) -> 
         Route("/board/data", board_data),
         Route("/board/stream", board_stream),
         Route("/crops/{event_id}/{index:int}", crop),
-        Route("/history", history),
+        Route("/history", history_page),
         Route("/history.csv", history_csv),
-        Route("/crossings/{crossing_id}", crossing),
+        Route("/crossings/{crossing_id:int}", crossing),
         Route("/signin", signin, methods=["GET", "POST"]),
         Route("/signout", partial(sign_out, auth=auth), methods=["POST"]),
         Route("/kiosk", partial(kiosk, auth=auth)),

@@ -1,46 +1,40 @@
-"""What the pages show, behind five functions: `board_snapshot`, `history_query`, `history_rows`,
-`crossing_detail` and `plate_crop`. Pages, templates and board.js rely only on these and their types.
+"""What the pages show, read from what the central already computed; nothing is recomputed here.
 
-PROVISIONAL IMPLEMENTATION — to be pointed at the crossings and metrics of issue 8.
-Until central assembles crossings itself, the figures here are derived from the raw `events` and
-`lane_status` tables, simply and openly:
-- a crossing is the events of one track id on one edge; a repeated `enter`, or a gap longer than the
-  match window, starts a new one. `matched_by` is therefore always "track";
-- a crossing belongs to a time range by its first event;
-- queue length from events: crossings that entered within the match window and have neither passed the
-  gate nor exited; queue length from cameras: the edges' own `queue_occupancy`;
-- wait = gate − enter, crossing time = exit − enter, over trucks that finished in the last hour;
-  expected wait = queue ÷ departures per second in the last hour (Little's law);
-- a lane is stale when no edge status arrived within `stale_after_s`: every current figure then reads
-  "stale", never an old number; fewer than `min_crossings` finished trucks read "insufficient".
-- edge online = its status is fresh (central does not subscribe to availability messages yet).
-Replacing the bodies with queries over issue 8's tables keeps every page working unchanged.
+- The board: each lane's `LaneSummary` as the aggregator stored it (queue, camera occupancy, expected
+  wait, last hour's wait and crossing time, trucks per hour, stale / insufficient data), the latest
+  `LaneStatus` of each edge (health), the last plate reads from the stored events (with their crops),
+  the truck past the gate and not yet out (from the crossings table), and the queue over the last hours
+  from the aggregator's per-minute samples.
+- History: the crossings table through central/history.py (the same filters, keyset pages and CSV rows
+  as the JSON API), a histogram of crossing times counted in SQL, and the queue length at evenly spaced
+  instants from the per-minute samples.
+A figure is {"value", "state"}: a value only when the state is "ok"; otherwise "stale", "insufficient",
+"closed" or "unknown", which the pages show as words, never as a number.
 """
 
 from __future__ import annotations
 
 import base64
-import bisect
 import json
-import math
-import statistics
+import sqlite3
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import groupby
 
+from central import history
 from central.config import CentralConfig
-from central.store import Store
+from central.store import Store, iso_utc
 from lanewatch.contract import format_ts
 
-PLATE_SEPARATORS = str.maketrans("", "", " .-·")
-HISTOGRAM_WIDTHS_S = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
+# Histogram bin widths (seconds); the narrowest giving at most HISTOGRAM_BINS bins is used.
+HISTOGRAM_WIDTHS_S = (60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800)
+HISTOGRAM_BINS = 24
+# Queue chart spacing for a history range: the narrowest giving at most QUEUE_POINTS points.
 QUEUE_BINS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
-
-
-def normalise_plate_query(text: str) -> str:
-    """What a person types (`24c-123.45`) in the form plates are stored (`24C12345`)."""
-    return text.upper().translate(PLATE_SEPARATORS)
+QUEUE_POINTS = 240
+BOARD_CHART_BIN = timedelta(minutes=5)
+SUMMARY_MAX_AGE_S = 10.0  # a summary not refreshed for longer (and longer than the update interval) is stale
+LAST_PLATES = 4
 
 
 def parse_ts(text: str) -> datetime:
@@ -63,30 +57,52 @@ class HistoryFilter:
                                       ("plate", self.plate)) if v})
         return out
 
+    def query(self) -> history.Filter:
+        """The central's own history filter; raises history.QueryError when the plate has no letter or digit."""
+        return history.Filter(site=self.site, lane=self.lane, direction=self.direction,  # type: ignore[arg-type]
+                               plate_part=self.plate, start=self.since, end=self.until).check()
+
 
 @dataclass(frozen=True)
 class CrossingRow:
-    id: str
+    id: int
     site: str
     lane: str
     direction: str
-    edge: str
+    status: str
+    method: str | None  # how enter and gate were joined: track, plate, plate_fifo, fifo; None: not joined
+    plate_distance: float | None
     plate: str | None
     country: str | None
     started: datetime
     enter: datetime | None
     gate: datetime | None
+    weigh: datetime | None
     exit: datetime | None
+    wait_s: float | None
+    processing_s: float | None
+    crossing_s: float | None
     weight_kg: float | None
-    matched_by: str
+    note: str | None
+    edges: list[str]
+    event_ids: list[str]
 
-    @property
-    def wait_s(self) -> float | None:
-        return (self.gate - self.enter).total_seconds() if self.gate and self.enter else None
+    @classmethod
+    def from_history(cls, row: dict) -> CrossingRow:
+        """From history.row_out with times in UTC."""
+        def at(key: str) -> datetime | None:
+            return None if row[key] is None else datetime.fromisoformat(row[key])
 
-    @property
-    def crossing_s(self) -> float | None:
-        return (self.exit - self.enter).total_seconds() if self.exit and self.enter else None
+        return cls(
+            id=row["id"], site=row["site"], lane=row["lane"], direction=row["direction"], status=row["status"],
+            method=row["method"], plate_distance=row["plate_distance"], plate=row["plate"],
+            country=row["plate_country"], started=datetime.fromisoformat(row["started"]), enter=at("enter"),
+            gate=at("gate"), weigh=at("weigh"), exit=at("exit"), wait_s=row["wait_s"],
+            processing_s=row["processing_s"], crossing_s=row["crossing_s"], weight_kg=row["weight_kg"],
+            note=row["note"], edges=row["edges"], event_ids=row["event_ids"])
+
+    def cursor(self) -> str:
+        return history.encode_cursor(history.stored(self.started), self.id)
 
 
 @dataclass(frozen=True)
@@ -95,7 +111,9 @@ class HistoryResult:
     total: int
     histogram: list[tuple[float, float, int]]  # crossing time bins: from s, to s, trucks
     queue_bin_s: int
-    queue: list[tuple[str, int]]  # (UTC time, queue length from events) per bin
+    queue: list[tuple[str, int | None]]  # (UTC time, trucks in the queue then; None: no sample)
+    newer: str | None  # cursor of the page before (newer rows); None on the first page
+    older: str | None  # cursor of the page after; None on the last page
 
 
 @dataclass(frozen=True)
@@ -116,194 +134,126 @@ class CrossingDetail:
     plates: list[PlateImage]
 
 
-# ---------------------------------------------------------------- provisional crossing assembly
-@dataclass
-class _Crossing:
-    site: str
-    lane: str
-    edge: str
-    events: list[dict] = field(default_factory=list)
-
-    def first(self, kind: str) -> datetime | None:
-        return next((e["at"] for e in self.events if e["type"] == kind), None)
-
-    @property
-    def start(self) -> datetime:
-        return self.events[0]["at"]
-
-    def seconds(self, since: str, until: str) -> float | None:
-        start, end = self.first(since), self.first(until)
-        return (end - start).total_seconds() if start and end else None
-
-    @property
-    def departed(self) -> datetime | None:
-        return self.first("gate") or self.first("exit")
-
-    def row(self, direction: str) -> CrossingRow:
-        best = max((e for e in self.events if e["plate"]), key=lambda e: e["confidence"] or 0, default=None)
-        weights = [e["weight"] for e in self.events if e["type"] == "weigh" and e["weight"] is not None]
-        return CrossingRow(
-            id=self.events[0]["id"], site=self.site, lane=self.lane, direction=direction, edge=self.edge,
-            plate=best["plate"] if best else None, country=best["country"] if best else None, started=self.start,
-            enter=self.first("enter"), gate=self.first("gate"), exit=self.first("exit"),
-            weight_kg=weights[-1] if weights else None, matched_by="track",
-        )
+# ---------------------------------------------------------------- history
+def _conn(store: Store) -> sqlite3.Connection:
+    """The store's connection, which must come from history.connect (rows readable by column name)."""
+    return store.db.conn
 
 
-_EVENT_COLUMNS = """id, site, lane, edge, track_id, type, ts,
-    json_extract(payload, '$.weight_kg') AS weight,
-    json_extract(payload, '$.plates[0].text') AS plate,
-    json_extract(payload, '$.plates[0].country') AS country,
-    json_extract(payload, '$.plates[0].confidence') AS confidence"""
+def _where(conn: sqlite3.Connection, flt: history.Filter) -> tuple[str, list] | None:
+    where = history._where(conn, flt)
+    if where is None:
+        return None
+    clauses, params = where
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def _lane_events(store: Store, site: str, lane: str, since: datetime, until: datetime) -> list[dict]:
-    rows = store.db.query(
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE site = ? AND lane = ? AND ts >= ? AND ts < ?",
-        [site, lane, format_ts(since), format_ts(until)])
-    out = []
-    for r in rows:
-        r["at"] = parse_ts(r["ts"])
-        out.append(r)
-    return out
+def _nice(span_s: float, widths: tuple[int, ...], most: int) -> int:
+    return next((w for w in widths if span_s / w <= most), widths[-1])
 
 
-def _assemble(events: list[dict], window: timedelta) -> list[_Crossing]:
-    key = lambda e: (e["site"], e["lane"], e["edge"], e["track_id"] is None, e["track_id"] or 0)  # noqa: E731
-    out: list[_Crossing] = []
-    for (site, lane, edge, no_track, _), group in groupby(sorted(events, key=lambda e: (*key(e), e["ts"])), key=key):
-        current: _Crossing | None = None
-        for e in group:
-            if (current is None or no_track or e["at"] - current.events[-1]["at"] > window
-                    or (e["type"] == "enter" and any(x["type"] in ("enter", "gate", "exit") for x in current.events))):
-                current = _Crossing(site, lane, edge)
-                out.append(current)
-            current.events.append(e)
-    return out
+def _count_and_histogram(conn: sqlite3.Connection, flt: history.Filter) -> tuple[int, list[tuple[float, float, int]]]:
+    """How many crossings match, and how their crossing times spread: one pass over the matching rows,
+    counted by whole minutes in SQL, then merged into at most HISTOGRAM_BINS bins."""
+    where = _where(conn, flt)
+    if where is None:
+        return 0, []
+    clause, params = where
+    by_minute = conn.execute(f"SELECT CAST(crossing_s / 60 AS INTEGER), count(*) FROM crossings{clause} GROUP BY 1",
+                             params).fetchall()
+    total = sum(n for _, n in by_minute)
+    minutes = [(m, n) for m, n in by_minute if m is not None]
+    if not minutes:
+        return total, []
+    width = _nice((max(m for m, _ in minutes) + 1) * 60, HISTOGRAM_WIDTHS_S, HISTOGRAM_BINS)
+    counts = [0] * ((max(m for m, _ in minutes) * 60) // width + 1)
+    for m, n in minutes:
+        counts[(m * 60) // width] += n
+    return total, [(i * width, (i + 1) * width, n) for i, n in enumerate(counts)]
 
 
-def _lanes(config: CentralConfig, site: str | None = None, lane: str | None = None,
-           direction: str | None = None) -> list[tuple[str, str, str]]:
-    return [(s.id, ln.id, ln.direction) for s in config.sites for ln in s.lanes
+def _lanes(config: CentralConfig, site: str | None, lane: str | None, direction: str | None) -> list[tuple[str, str]]:
+    return [(s.id, ln.id) for s in config.sites for ln in s.lanes
             if (site is None or s.id == site) and (lane is None or ln.id == lane)
             and (direction is None or ln.direction == direction)]
 
 
-def _crossings(store: Store, config: CentralConfig, lanes: list[tuple[str, str, str]], since: datetime,
-               until: datetime) -> list[tuple[_Crossing, str]]:
-    """Crossings that started in [since - match window, until), with their lane's direction. Events up to a
-    window after `until` are read too, so a crossing that straddles the end of the range is whole."""
-    window = timedelta(minutes=config.web.match_window_min)
-    out = []
-    for site, lane, direction in lanes:
-        for c in _assemble(_lane_events(store, site, lane, since - window, until + window), window):
-            if c.start < until:
-                out.append((c, direction))
-    return out
+def _queue_at(store: Store, lanes: list[tuple[str, str]], times: list[datetime]) -> list[int | None]:
+    """Trucks in the queue at each time (the aggregator's minute samples, summed over the lanes);
+    None where no lane has a sample (the central was not running then)."""
+    minutes = [iso_utc(t.timestamp())[:16] for t in times]
+    totals: dict[str, int] = {}
+    marks = ",".join("?" * len(minutes))
+    for site, lane in lanes:
+        for minute, queue in store.db.execute(
+                f"SELECT minute, queue_length FROM lane_samples WHERE site = ? AND lane = ? AND minute IN ({marks}) "
+                "AND queue_length IS NOT NULL", [site, lane, *minutes]):
+            totals[minute] = totals.get(minute, 0) + queue
+    return [totals.get(m) for m in minutes]
 
 
-def _queue_at(crossings: list[_Crossing], times: list[datetime], window: timedelta) -> list[int]:
-    """Queue length from events at each time: entered, not yet departed, entered within the window."""
-    changes: list[tuple[datetime, int]] = []
-    for c in crossings:
-        entered = c.first("enter")
-        if entered is None:
-            continue
-        gone = c.departed
-        leave = min(gone, entered + window) if gone else entered + window
-        if leave > entered:
-            changes += [(entered, 1), (leave, -1)]
-    changes.sort(key=lambda x: x[0])
-    stamps = [t for t, _ in changes]
-    running = [0]
-    for _, d in changes:
-        running.append(running[-1] + d)
-    return [running[bisect.bisect_right(stamps, t)] for t in times]
-
-
-def _nice_bin(span_s: float, widths: tuple[int, ...], max_bins: int) -> int:
-    return next((w for w in widths if span_s / w <= max_bins), widths[-1])
-
-
-def _histogram(durations: list[float]) -> list[tuple[float, float, int]]:
-    if not durations:
-        return []
-    width = _nice_bin(max(durations), HISTOGRAM_WIDTHS_S, 24)
-    counts = [0] * (int(max(durations) // width) + 1)
-    for d in durations:
-        counts[int(d // width)] += 1
-    return [(i * width, (i + 1) * width, n) for i, n in enumerate(counts)]
-
-
-# ---------------------------------------------------------------- history
-def _filtered(store: Store, config: CentralConfig, f: HistoryFilter) -> tuple[list[CrossingRow], list[_Crossing]]:
-    """The filtered rows (started in the range), and every crossing of the lanes around it (for the queue)."""
-    crossings = _crossings(store, config, _lanes(config, f.site, f.lane, f.direction), f.since, f.until)
-    rows = [c.row(direction) for c, direction in crossings if c.start >= f.since]
-    if f.plate:
-        needle = normalise_plate_query(f.plate)
-        rows = [r for r in rows if r.plate and needle in r.plate]
-    rows.sort(key=lambda r: (r.started, r.id), reverse=True)
-    return rows, [c for c, _ in crossings]
-
-
-def history_query(store: Store, config: CentralConfig, f: HistoryFilter, page: int, page_size: int) -> HistoryResult:
-    """One page of the filtered crossings, their count, a histogram of crossing times and the queue length
-    over the range (the queue ignores the plate filter: it is the lane's queue, not one truck's)."""
-    rows, crossings = _filtered(store, config, f)
+def history_query(store: Store, config: CentralConfig, f: HistoryFilter, page_size: int,
+                  older: str | None = None, newer: str | None = None) -> HistoryResult:
+    """One page of the filtered crossings (newest first; after cursor `older` or before `newer`), their count,
+    a histogram of their crossing times, and the lanes' queue length over the range (the queue ignores the
+    plate: it is the lane's queue, not one truck's)."""
+    conn = _conn(store)
+    flt = f.query()
+    if newer is not None:  # the page before: the next rows going up in time, shown newest first
+        up = history.page(conn, flt, UTC, page_size, newer, order="asc")
+        rows = [CrossingRow.from_history(r) for r in reversed(up.rows)]
+        more_newer = up.next_cursor is not None
+        older_cursor = rows[-1].cursor() if rows else None
+    else:
+        down = history.page(conn, flt, UTC, page_size, older, order="desc")
+        rows = [CrossingRow.from_history(r) for r in down.rows]
+        more_newer = older is not None
+        older_cursor = down.next_cursor
+    total, histogram = _count_and_histogram(conn, flt)
     span = (f.until - f.since).total_seconds()
-    bin_s = _nice_bin(span, QUEUE_BINS_S, 240)
-    times = [f.since + timedelta(seconds=bin_s * i) for i in range(int(span // bin_s) + 1)]
-    queue = _queue_at(crossings, times, timedelta(minutes=config.web.match_window_min))
+    bin_s = _nice(span, QUEUE_BINS_S, QUEUE_POINTS)
+    start = f.since.replace(second=0, microsecond=0)
+    times = [start + timedelta(seconds=bin_s * i) for i in range(int(span // bin_s) + 1)]
+    queue = _queue_at(store, _lanes(config, f.site, f.lane, f.direction), times)
     return HistoryResult(
-        rows=rows[(page - 1) * page_size: page * page_size], total=len(rows),
-        histogram=_histogram([r.crossing_s for r in rows if r.crossing_s is not None]),
-        queue_bin_s=bin_s, queue=[(format_ts(t), q) for t, q in zip(times, queue, strict=False)],
-    )
+        rows=rows, total=total, histogram=histogram, queue_bin_s=bin_s,
+        queue=[(format_ts(t), q) for t, q in zip(times, queue, strict=True)],
+        newer=rows[0].cursor() if rows and more_newer else None, older=older_cursor)
 
 
-def history_rows(store: Store, config: CentralConfig, f: HistoryFilter) -> Iterator[CrossingRow]:
-    """Every filtered crossing, newest first, for the CSV download: exactly the rows the table pages through."""
-    rows, _ = _filtered(store, config, f)
-    yield from rows
+def history_rows(store: Store, f: HistoryFilter) -> Iterator[dict]:
+    """Every filtered crossing, newest first, as history.row_out dicts in UTC: exactly the rows the table pages
+    through, for the CSV download."""
+    yield from history.iter_all(_conn(store), f.query(), UTC, order="desc")
 
 
-def crossing_detail(store: Store, config: CentralConfig, crossing_id: str) -> CrossingDetail | None:
-    first = next(store.db.query("SELECT site, lane, ts FROM events WHERE id = ?", [crossing_id]), None)
-    if first is None:
-        return None
-    at = parse_ts(first["ts"])
-    lanes = _lanes(config, first["site"], first["lane"])
-    if not lanes:
-        return None
-    found = next(((c, d) for c, d in _crossings(store, config, lanes, at, at + timedelta(milliseconds=1))
-                  if c.events[0]["id"] == crossing_id), None)
+def crossing_detail(store: Store, crossing_id: int) -> CrossingDetail | None:
+    conn = _conn(store)
+    found = history.crossing(conn, crossing_id, UTC)
     if found is None:
         return None
-    crossing, direction = found
-    ids = [e["id"] for e in crossing.events]
-    marks = ",".join("?" * len(ids))
-    full = {r["id"]: json.loads(r["payload"])
-            for r in store.db.query(f"SELECT id, payload FROM events WHERE id IN ({marks})", ids)}
+    crossing = CrossingRow.from_history(found)
+    marks = ",".join("?" * len(crossing.event_ids))
+    payloads = [json.loads(r[0]) for r in conn.execute(
+        f"SELECT payload FROM events WHERE id IN ({marks}) ORDER BY ts, seq", crossing.event_ids)]
     events, plates = [], []
-    for e in crossing.events:
-        p = full[e["id"]]
-        events.append({"id": e["id"], "type": e["type"], "ts": p["ts"], "edge": p["edge"], "camera": p.get("camera"),
+    for p in payloads:
+        events.append({"id": p["id"], "type": p["type"], "ts": p["ts"], "edge": p["edge"], "camera": p.get("camera"),
                        "seq": p["seq"], "clock": p["clock"], "weight_kg": p.get("weight_kg")})
         for i, plate in enumerate(p.get("plates", [])):
             plates.append(PlateImage(plate["text"], plate.get("country"), plate["confidence"], plate["valid_format"],
-                                     e["id"], i, bool(plate.get("crop_jpeg_b64"))))
-    return CrossingDetail(crossing.row(direction), events, plates)
+                                     p["id"], i, bool(plate.get("crop_jpeg_b64"))))
+    return CrossingDetail(crossing, events, plates)
 
 
 def plate_crop(store: Store, event_id: str, index: int) -> bytes | None:
     """The JPEG of a plate read, or None when there is none (or it is not a JPEG)."""
-    row = next(store.db.query("SELECT json_extract(payload, '$.plates[' || ? || '].crop_jpeg_b64') AS crop "
-                              "FROM events WHERE id = ?", [index, event_id]), None)
-    if row is None or not row["crop"]:
+    row = store.db.execute("SELECT json_extract(payload, '$.plates[' || ? || '].crop_jpeg_b64') FROM events "
+                           "WHERE id = ?", [index, event_id]).fetchone()
+    if row is None or not row[0]:
         return None
     try:
-        data = base64.b64decode(row["crop"], validate=True)
+        data = base64.b64decode(row[0], validate=True)
     except ValueError:
         return None
     return data if data[:3] == b"\xff\xd8\xff" else None
@@ -311,126 +261,140 @@ def plate_crop(store: Store, event_id: str, index: int) -> bytes | None:
 
 # ---------------------------------------------------------------- board
 def _metric(value: float | int | None, state: str = "ok") -> dict:
-    """A figure with its state: ok (value shown), stale, insufficient or unknown (no value)."""
+    """A figure with its state: ok (value shown), or stale, insufficient, closed, unknown (no value)."""
     if state != "ok":
         return {"value": None, "state": state}
     return {"value": value, "state": "ok" if value is not None else "unknown"}
 
 
-def _stats(values: list[float], minimum: int, stale: bool) -> dict:
-    if stale:
-        return {"median": _metric(None, "stale"), "p85": _metric(None, "stale"), "n": len(values)}
-    if len(values) < minimum:
-        return {"median": _metric(None, "insufficient"), "p85": _metric(None, "insufficient"), "n": len(values)}
-    ordered = sorted(values)
-    p85 = ordered[max(0, math.ceil(0.85 * len(ordered)) - 1)]  # nearest rank
-    return {"median": _metric(round(statistics.median(ordered))), "p85": _metric(round(p85)), "n": len(values)}
+STATES = {"ok": "ok", "insufficient_data": "insufficient", "stale": "stale", "closed": "closed"}
 
 
-def _health(status: dict, now: float, stale_after_s: float) -> dict:
+def _stats(stats: dict | None) -> dict:
+    """Median and 85th percentile of one DurationStats."""
+    if stats is None:
+        return {"median": _metric(None, "stale"), "p85": _metric(None, "stale"), "n": None}
+    state = STATES[stats["state"]]
+    return {"median": _metric(stats.get("median_s"), state), "p85": _metric(stats.get("p85_s"), state),
+            "n": stats["trucks"]}
+
+
+def _health(status: dict, now: float, fresh_s: float) -> dict:
     age = now - status["received_at"]
     wb = status.get("weighbridge")
     outbox = status.get("outbox") or {}
     return {
-        "edge": status["edge"], "online": age <= stale_after_s, "age_s": round(age, 1),
+        "edge": status["edge"], "online": age <= fresh_s, "age_s": round(age, 1),
         "cameras": [{"id": k, "state": v["state"], "fps": v["fps"]}
                     for k, v in sorted(status.get("cameras", {}).items())],
         "weighbridge": wb["state"] if wb else None,
+        "weighbridge_kg": wb.get("weight_kg") if wb else None,
         "clock": {"synced": status["clock"]["synced"], "offset_ms": status["clock"].get("offset_ms"),
                   "step": status["clock"].get("step_detected", False)},
         "backlog": outbox.get("backlog"), "backlog_age_s": outbox.get("oldest_age_s"), "alarm": outbox.get("alarm"),
     }
 
 
-def _last_plates(store: Store, site: str, lane: str, limit: int = 4) -> list[dict]:
-    rows = store.db.query(
-        "SELECT id, type, ts, json_extract(payload, '$.plates[0].text') AS text, "
-        "json_extract(payload, '$.plates[0].country') AS country, "
-        "json_extract(payload, '$.plates[0].crop_jpeg_b64') IS NOT NULL AS has_crop "
+def _last_plates(store: Store, site: str, lane: str) -> list[dict]:
+    """The latest distinct plates read on the lane, newest first, with a link to the crop when there is one."""
+    rows = store.db.execute(
+        "SELECT id, type, ts, json_extract(payload, '$.plates[0].text'), "
+        "json_extract(payload, '$.plates[0].country'), "
+        "json_extract(payload, '$.plates[0].crop_jpeg_b64') IS NOT NULL "
         "FROM events WHERE site = ? AND lane = ? AND json_array_length(payload, '$.plates') > 0 "
         "ORDER BY ts DESC LIMIT 40", [site, lane])
     out, seen = [], set()
-    for r in rows:
-        if r["text"] in seen:
+    for event_id, kind, ts, text, country, has_crop in rows:
+        if text in seen:
             continue
-        seen.add(r["text"])
-        out.append({"text": r["text"], "country": r["country"], "ts": r["ts"], "type": r["type"],
-                    "crop": f"/crops/{r['id']}/0" if r["has_crop"] else None})
-        if len(out) == limit:
+        seen.add(text)
+        out.append({"text": text, "country": country, "ts": ts, "type": kind,
+                    "crop": f"/crops/{event_id}/0" if has_crop else None})
+        if len(out) == LAST_PLATES:
             break
     return out
+
+
+def _on_bridge(store: Store, site: str, lane: str, now: datetime, window_s: float, live: dict | None) -> dict:
+    """The truck through the gate and not yet out (the crossings table), with its weight, or the live
+    weighbridge reading while none is known."""
+    row = store.db.execute(
+        "SELECT plate, weight_kg FROM crossings WHERE site = ? AND lane = ? AND start_ts >= ? AND status = "
+        "'processing' ORDER BY gate_ts DESC LIMIT 1",
+        [site, lane, iso_utc((now - timedelta(seconds=window_s)).timestamp())]).fetchone()
+    plate, weight = (row[0], row[1]) if row else (None, None)
+    live = live or {}
+    return {"plate": plate, "weight_kg": weight if weight is not None else live.get("weight_kg"),
+            "stable": bool(live.get("stable"))}
+
+
+def _queue_series(store: Store, site: str, lane: str, times: list[datetime]) -> list[int | None]:
+    return _queue_at(store, [(site, lane)], times)
 
 
 def board_snapshot(store: Store, config: CentralConfig, now: datetime) -> dict:
     """Everything the live board shows, as JSON-ready data: {"now", "chart": {"start", "bin_s"}, "lanes": [card]}.
 
-    A card: site, site_name, lane, name, direction, stale, queue_events, queue_camera, expected_wait_s,
-    wait_s {median, p85, n}, crossing_s {median, p85, n}, trucks_per_hour, weighbridge, last_plates,
-    health [per edge], queue_series [queue length at the end of each chart bin]. Figures are {"value", "state"}.
+    A card: site, site_name, lane, name, direction, open, stale, data_age_s, queue_events, queue_camera,
+    expected_wait_s, direction_expected_wait_s, wait_s {median, p85, n}, crossing_s {median, p85, n},
+    trucks_per_hour, lost_today, weighbridge, last_plates, health [per edge], queue_series [queue length at
+    the end of each chart bin]. Figures are {"value", "state"}.
     """
-    chart_bin = timedelta(minutes=5)
-    bins = config.web.board_chart_hours * 12
-    chart_start = now - chart_bin * bins
-    chart_times = [chart_start + chart_bin * (i + 1) for i in range(bins)]
+    bins = config.web.board_chart_hours * 3600 // int(BOARD_CHART_BIN.total_seconds())
+    last = now.replace(second=0, microsecond=0)
+    chart_times = [last - BOARD_CHART_BIN * (bins - 1 - i) for i in range(bins)]
     statuses = store.statuses()
+    summaries = store.summaries()
     cards = [_card(store, config, site.id, site.name, lane.id, lane.name or lane.id, lane.direction,
-                   statuses.get((site.id, lane.id), []), now, chart_times)
+                   statuses.get((site.id, lane.id), []), summaries.get((site.id, lane.id)), now, chart_times)
              for site in config.sites for lane in site.lanes]
-    return {"now": format_ts(now), "chart": {"start": format_ts(chart_start), "bin_s": int(chart_bin.total_seconds())},
-            "lanes": cards}
+    return {"now": format_ts(now), "chart": {"start": format_ts(chart_times[0] - BOARD_CHART_BIN),
+                                             "bin_s": int(BOARD_CHART_BIN.total_seconds())}, "lanes": cards}
 
 
 def _card(store: Store, config: CentralConfig, site: str, site_name: str, lane: str, name: str, direction: str,
-          statuses: list[dict], now: datetime, chart_times: list[datetime]) -> dict:
-    web = config.web
-    window = timedelta(minutes=web.match_window_min)
-    hour_ago = now - timedelta(hours=1)
+          statuses: list[dict], summary: dict | None, now: datetime, chart_times: list[datetime]) -> dict:
+    update_s = config.metrics.update_interval_s
     edges = sorted(statuses, key=lambda s: s["edge"])
-    fresh = [s for s in edges if now.timestamp() - s["received_at"] <= web.stale_after_s]
-    stale = not fresh
-    read_from = min(chart_times[0], hour_ago) - window
-    crossings = _assemble(_lane_events(store, site, lane, read_from, now + timedelta(minutes=5)), window)
-    queue_now = _queue_at(crossings, [now], window)[0]
+    fresh = [s for s in edges if now.timestamp() - s["received_at"] <= update_s]
+    # No summary yet, the lane's own data old, or the aggregator stopped refreshing it: every current figure
+    # is withheld.
+    stale = (summary is None or summary["state"] == "stale"
+             or now.timestamp() - summary["computed_at"] > max(update_s, SUMMARY_MAX_AGE_S))
+    s = summary or {}
 
-    def in_hour(t: datetime | None) -> bool:
-        return t is not None and hour_ago < t <= now
+    def current(key: str) -> dict:
+        return _metric(None, "stale") if stale else _metric(s.get(key))
 
-    waits = [w for c in crossings if in_hour(c.first("gate")) and (w := c.seconds("enter", "gate")) is not None]
-    times = [d for c in crossings if in_hour(c.first("exit")) and (d := c.seconds("enter", "exit")) is not None]
-    departures = sum(1 for c in crossings if in_hour(c.departed))
     if stale:
         expected = _metric(None, "stale")
-    elif queue_now == 0:
-        expected = _metric(0)
-    elif departures < web.min_crossings:
-        expected = _metric(None, "insufficient")
     else:
-        expected = _metric(round(queue_now / (departures / 3600.0)))
+        expected = _metric(s.get("expected_wait_s"), STATES[s["expected_wait_state"]])
+    hour = None if stale else s["last_hour"]
+    wb_live = next((st["weighbridge"] for st in fresh if st.get("weighbridge")), None)
+    if stale:
+        weighbridge: dict = {"state": "stale"}
+    elif any(st.get("weighbridge_occupied") for st in fresh):
+        weighbridge = {"state": "ok", "truck": _on_bridge(store, site, lane, now, config.assembly.window_min * 60,
+                                                          wb_live)}
+    else:
+        weighbridge = {"state": "ok", "truck": None}
     return {
-        "site": site, "site_name": site_name, "lane": lane, "name": name, "direction": direction, "stale": stale,
-        "queue_events": _metric(None, "stale") if stale else _metric(queue_now),
-        "queue_camera": _metric(None, "stale") if stale else _metric(sum(s["queue_occupancy"] for s in fresh)),
+        "site": site, "site_name": site_name, "lane": lane, "name": name, "direction": direction,
+        "open": s.get("open", True), "stale": stale, "data_age_s": s.get("data_age_s"),
+        "queue_events": current("queue_length"),
+        "queue_camera": current("camera_occupancy"),
         "expected_wait_s": expected,
-        "wait_s": _stats(waits, web.min_crossings, stale),
-        "crossing_s": _stats(times, web.min_crossings, stale),
-        "trucks_per_hour": _metric(None, "stale") if stale else _metric(departures),
-        "weighbridge": ({"state": "stale"} if stale
-                        else {"state": "ok", "truck": _on_bridge(fresh, crossings, direction)}),
+        "direction_expected_wait_s": current("direction_expected_wait_s"),
+        "wait_s": _stats(hour["wait"] if hour else None),
+        "crossing_s": _stats(hour["crossing"] if hour else None),
+        "trucks_per_hour": current("trucks_per_hour"),
+        "lost_today": current("lost_today"),
+        "weighbridge": weighbridge,
         "last_plates": _last_plates(store, site, lane),
-        "health": [_health(s, now.timestamp(), web.stale_after_s) for s in edges],
-        "queue_series": _queue_at(crossings, chart_times, window),
+        "health": [_health(st, now.timestamp(), update_s) for st in edges],
+        "queue_series": _queue_series(store, site, lane, chart_times),
     }
-
-
-def _on_bridge(fresh: list[dict], crossings: list[_Crossing], direction: str) -> dict | None:
-    """The truck on the weighbridge: the latest one past the gate and not yet out, with its weight."""
-    if not any(s.get("weighbridge_occupied") for s in fresh):
-        return None
-    live = next((s["weighbridge"] for s in fresh if s.get("weighbridge")), None) or {}
-    inside = [c for c in crossings if c.first("gate") and not c.first("exit")]
-    truck = max(inside, key=lambda c: c.first("gate") or c.start).row(direction) if inside else None
-    weight = truck.weight_kg if truck and truck.weight_kg is not None else live.get("weight_kg")
-    return {"plate": truck.plate if truck else None, "weight_kg": weight, "stable": bool(live.get("stable"))}
 
 
 def as_json(value: object) -> object:

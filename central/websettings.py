@@ -29,11 +29,6 @@ class WebSettings(Section):
     default_language: Literal["vi", "en"] = Field("vi", description="language of the pages until a viewer picks one")
     default_zone: Literal["vn", "cn"] = Field("vn", description="time zone of shown times until a viewer picks one: "
                                                                "vn (UTC+7) or cn (UTC+8)")
-    # Provisional board thresholds, used by central/views.py until the metrics of issue 8 supply their own.
-    stale_after_s: float = Field(30.0, gt=0, description="an edge status older than this makes the lane stale")
-    min_crossings: int = Field(3, ge=1, description="fewer finished trucks than this in the hour: 'insufficient data'")
-    match_window_min: float = Field(120.0, gt=0, description="events of one truck further apart than this are "
-                                                             "not joined into one crossing")
     board_refresh_s: float = Field(2.0, gt=0, le=60, description="the board is recomputed at least this often "
                                                                  "(ages, staleness) even without new events")
     board_chart_hours: int = Field(3, ge=1, le=24, description="hours of queue length drawn on each lane card")

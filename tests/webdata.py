@@ -159,14 +159,14 @@ class Central:
     """A real `lanewatch-central run` process with a config of its own."""
 
     def __init__(self, workdir: Path, broker_host: str, broker_port: int, http_port: int, sites: list[dict],
-                 web: dict | None = None):
+                 web: dict | None = None, metrics: dict | None = None):
         self.workdir, self.port = workdir, http_port
         self.config = workdir / "central.yaml"
         workdir.mkdir(parents=True, exist_ok=True)
         self.config.write_text(yaml.safe_dump({
             "mqtt": {"host": broker_host, "port": broker_port}, "client_id": f"central-{http_port}",
             "database": str(workdir / "central.sqlite"), "http": {"host": "127.0.0.1", "port": http_port},
-            "web": web or {}, "sites": sites,
+            "web": web or {}, "metrics": metrics or {}, "sites": sites,
         }, allow_unicode=True))
         self.proc: subprocess.Popen | None = None
 

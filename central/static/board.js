@@ -91,12 +91,14 @@
   }
 
   function fill(card, lane, snap) {
+    const state = lane.stale ? "stale" : lane.open ? "live" : "closed";
     card.classList.toggle("stale", lane.stale);
-    card.dataset.state = lane.stale ? "stale" : "live";
+    card.dataset.state = state;
+    const pill = { stale: t("state.stale"), live: t("lane.live"), closed: t("lane.closed") }[state];
     const parts = [
       h("header", {},
         h("h4", { id: `lane-${lane.site}-${lane.lane}`, text: lane.name }),
-        h("span", { class: `pill ${lane.stale ? "pill-stale" : "pill-live"}`, text: lane.stale ? t("state.stale") : t("lane.live") })),
+        h("span", { class: `pill pill-${state}`, text: pill })),
       lane.stale ? h("p", { class: "stale-banner", role: "note", text: t("lane.stale") }) : null,
       h("div", { class: "figures" },
         h("div", { class: "fig queue" },
@@ -136,8 +138,9 @@
           cards.set(key, card);
           grid.append(card);
         }
+        const pooled = h("p", { class: "pooled", "data-pooled": `${siteId}/${dir}` });
         const group = h("section", { class: `direction ${dir}`, "aria-labelledby": `dir-${siteId}-${dir}` },
-          h("h3", { id: `dir-${siteId}-${dir}`, text: t(`direction.${dir}_long`) }), grid);
+          h("h3", { id: `dir-${siteId}-${dir}`, text: t(`direction.${dir}_long`) }), pooled, grid);
         group.style.setProperty("--n", String(site[dir].length)); // wide groups take more of the row
         groups.push(group);
       }
@@ -153,6 +156,13 @@
     for (const lane of snap.lanes) {
       const card = cards.get(`${lane.site}/${lane.lane}`);
       if (card) fill(card, lane, snap);
+    }
+    // The wait for a truck joining any open lane of a direction: the same figure on each of its lanes.
+    for (const el of board.querySelectorAll("[data-pooled]")) {
+      const lane = snap.lanes.find((l) => `${l.site}/${l.direction}` === el.dataset.pooled);
+      if (!lane) continue;
+      el.replaceChildren(`${t("direction_expected", { direction: t(`direction.${lane.direction}`).toLowerCase() })}: `,
+        fig(lane.direction_expected_wait_s, duration));
     }
     board.dataset.now = snap.now;
     if (!board.dataset.rendered) {

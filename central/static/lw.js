@@ -84,10 +84,24 @@ const LW = (() => {
       parts.push(s("line", { class: "grid", x1: left, x2: W - right, y1: y(v), y2: y(v) }));
       parts.push(s("text", { class: "axis", x: left - 4, y: y(v) + 4, "text-anchor": "end", text: String(v) }));
     }
-    if (values.length) {
-      const pts = values.map((v, i) => `${x(i).toFixed(1)},${y(v ?? 0).toFixed(1)}`);
-      parts.push(s("polygon", { class: "area", points: `${x(0)},${y(0)} ${pts.join(" ")} ${x(values.length - 1)},${y(0)}` }));
-      parts.push(s("polyline", { class: "line", points: pts.join(" ") }));
+    if (values.some((v) => v !== null)) {
+      // A missing value (no sample then) breaks the line: it is not drawn as zero.
+      const runs = [];
+      let run = [];
+      values.forEach((v, i) => {
+        if (v === null) {
+          if (run.length) runs.push(run);
+          run = [];
+        } else run.push(i);
+      });
+      if (run.length) runs.push(run);
+      for (const r of runs) {
+        const pts = r.map((i) => `${x(i).toFixed(1)},${y(values[i]).toFixed(1)}`);
+        if (r.length > 1) {
+          parts.push(s("polygon", { class: "area", points: `${x(r[0])},${y(0)} ${pts.join(" ")} ${x(r[r.length - 1])},${y(0)}` }));
+        }
+        parts.push(s("polyline", { class: "line", points: r.length > 1 ? pts.join(" ") : `${pts[0]} ${pts[0]}` }));
+      }
       const ticks = opts.ticks || 4;
       for (let k = 0; k <= ticks; k++) {
         const i = Math.round((k / ticks) * (values.length - 1));
