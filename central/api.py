@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from central import history
+from central.auth import audited_rows, record_from_thread
 from central.config import CentralConfig
 from central.store import Store, iso_utc
 
@@ -219,7 +220,8 @@ def create_api(config: CentralConfig, broadcaster: Broadcaster) -> FastAPI:
         ).check()
 
     @api.get("/crossings", summary="Crossings, filtered and paginated", response_model=CrossingPage)
-    def crossings(site: Site = None, lane: Lane = None, direction: Dir = None, plate: PlateExact = None,
+    def crossings(request: Request, site: Site = None, lane: Lane = None, direction: Dir = None,
+                  plate: PlateExact = None,
                   plate_contains: PlatePart = None, from_: From = None, to: To = None, status: Status = None,
                   tz: Tz = None, order: Order = "desc",
                   limit: int = Query(100, ge=1, le=history.MAX_PAGE, description="rows per page"),
@@ -229,11 +231,13 @@ def create_api(config: CentralConfig, broadcaster: Broadcaster) -> FastAPI:
         flt = crossing_filter(site, lane, direction, plate, plate_contains, from_, to, status, zone)
         with closing(history.connect(config.database)) as conn:
             result = history.page(conn, flt, zone, limit, cursor, order)
+        record_from_thread(request, "history", dict(request.query_params), len(result.rows))
         return CrossingPage(crossings=result.rows, next_cursor=result.next_cursor, tz=str(zone))
 
     @api.get("/crossings.csv", summary="The same crossings as CSV (every matching row, streamed)",
              response_class=StreamingResponse)
-    def crossings_csv(site: Site = None, lane: Lane = None, direction: Dir = None, plate: PlateExact = None,
+    def crossings_csv(request: Request, site: Site = None, lane: Lane = None, direction: Dir = None,
+                      plate: PlateExact = None,
                       plate_contains: PlatePart = None, from_: From = None, to: To = None, status: Status = None,
                       tz: Tz = None, order: Order = "asc") -> StreamingResponse:
         zone = history.zone(tz)
@@ -242,7 +246,8 @@ def create_api(config: CentralConfig, broadcaster: Broadcaster) -> FastAPI:
 
         def body() -> Iterator[str]:
             try:
-                yield from history.csv_chunks(history.iter_all(conn, flt, zone, order))
+                yield from history.csv_chunks(audited_rows(request, "export", dict(request.query_params),
+                                                           history.iter_all(conn, flt, zone, order)))
             finally:
                 conn.close()
 

@@ -184,6 +184,24 @@ def test_history_queries_and_exports_are_audited_with_filter_and_row_count(centr
     assert audit.status_code == 200 and "plate=24c-1111" in audit.text
 
 
+def test_json_api_history_queries_and_exports_are_audited_too(central):
+    c = sign_in(central, "sam")
+    query = {"lane": "out-1", "plate_contains": "1111", "order": "desc"}
+    page = c.get("/api/crossings", params=query | {"limit": 4})
+    assert page.status_code == 200 and len(page.json()["crossings"]) == 4
+    exported = list(csv.DictReader(io.StringIO(c.get("/api/crossings.csv", params=query).text)))
+    assert len(exported) == 6
+
+    db = sqlite3.connect(central.workdir / "accounts.sqlite")
+    rows = db.execute("SELECT user, action, filters, rows FROM audit WHERE user = 'sam' AND action IN "
+                      "('history', 'export') ORDER BY id DESC LIMIT 2").fetchall()
+    db.close()
+    assert [(u, a, n) for u, a, _, n in rows] == [("sam", "export", 6), ("sam", "history", 4)]
+    assert json.loads(rows[0][2]) == query and json.loads(rows[1][2]) == query | {"limit": "4"}
+    audit = sign_in(central, "ada").get("/admin/audit", params={"user": "sam", "action": "export"})
+    assert audit.status_code == 200 and "plate_contains=1111" in audit.text
+
+
 def test_admin_manages_accounts_on_the_page(central):
     admin = sign_in(central, "ada")
     token = form_token(admin.get("/admin/users"))
