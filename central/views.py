@@ -4,10 +4,10 @@
   wait, last hour's wait and crossing time, trucks per hour, stale / insufficient data), the latest
   `LaneStatus` of each edge (health), the last plate reads from the stored events (with their crops),
   the truck past the gate and not yet out (from the crossings table), and the queue over the last hours
-  from the aggregator's per-minute samples.
+  from the aggregator's per-minute samples (the latest one in each 5-minute bin).
 - History: the crossings table through central/history.py (the same filters, keyset pages and CSV rows
-  as the JSON API), a histogram of crossing times counted in SQL, and the queue length at evenly spaced
-  instants from the per-minute samples.
+  as the JSON API), a histogram of crossing times counted in SQL, and the queue length at the end of evenly
+  spaced bins from the per-minute samples.
 A figure is {"value", "state"}: a value only when the state is "ok"; otherwise "stale", "insufficient",
 "closed" or "unknown", which the pages show as words, never as a number.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -111,7 +112,7 @@ class HistoryResult:
     total: int
     histogram: list[tuple[float, float, int]]  # crossing time bins: from s, to s, trucks
     queue_bin_s: int
-    queue: list[tuple[str, int | None]]  # (UTC time, trucks in the queue then; None: no sample)
+    queue: list[tuple[str, int | None]]  # (UTC end of each bin, trucks in the queue then; None: no sample)
     newer: str | None  # cursor of the page before (newer rows); None on the first page
     older: str | None  # cursor of the page after; None on the last page
 
@@ -178,18 +179,18 @@ def _lanes(config: CentralConfig, site: str | None, lane: str | None, direction:
             and (direction is None or ln.direction == direction)]
 
 
-def _queue_at(store: Store, lanes: list[tuple[str, str]], times: list[datetime]) -> list[int | None]:
-    """Trucks in the queue at each time (the aggregator's minute samples, summed over the lanes);
-    None where no lane has a sample (the central was not running then)."""
-    minutes = [iso_utc(t.timestamp())[:16] for t in times]
-    totals: dict[str, int] = {}
-    marks = ",".join("?" * len(minutes))
-    for site, lane in lanes:
-        for minute, queue in store.db.execute(
-                f"SELECT minute, queue_length FROM lane_samples WHERE site = ? AND lane = ? AND minute IN ({marks}) "
-                "AND queue_length IS NOT NULL", [site, lane, *minutes]):
-            totals[minute] = totals.get(minute, 0) + queue
-    return [totals.get(m) for m in minutes]
+def _queue_at(store: Store, lanes: list[tuple[str, str]], ends: list[datetime], bin_s: float) -> list[int | None]:
+    """Trucks in the queue at the end of each bin: each lane's latest minute sample (the aggregator's) within the
+    bin, summed over the lanes; None where no lane has one (the central was not running then). One indexed
+    look-up per lane and bin, so a month costs what a day costs."""
+    out: list[int | None] = []
+    for end in ends:
+        hi, lo = iso_utc(end.timestamp())[:16], iso_utc(end.timestamp() - bin_s)[:16]
+        found = [row[0] for site, lane in lanes for row in store.db.execute(
+            "SELECT queue_length FROM lane_samples WHERE site = ? AND lane = ? AND minute >= ? AND minute < ? "
+            "ORDER BY minute DESC LIMIT 1", [site, lane, lo, hi]) if row[0] is not None]
+        out.append(sum(found) if found else None)
+    return out
 
 
 def history_query(store: Store, config: CentralConfig, f: HistoryFilter, page_size: int,
@@ -213,8 +214,8 @@ def history_query(store: Store, config: CentralConfig, f: HistoryFilter, page_si
     span = (f.until - f.since).total_seconds()
     bin_s = _nice(span, QUEUE_BINS_S, QUEUE_POINTS)
     start = f.since.replace(second=0, microsecond=0)
-    times = [start + timedelta(seconds=bin_s * i) for i in range(int(span // bin_s) + 1)]
-    queue = _queue_at(store, _lanes(config, f.site, f.lane, f.direction), times)
+    times = [start + timedelta(seconds=bin_s * (i + 1)) for i in range(math.ceil(span / bin_s))]
+    queue = _queue_at(store, _lanes(config, f.site, f.lane, f.direction), times, bin_s)
     return HistoryResult(
         rows=rows, total=total, histogram=histogram, queue_bin_s=bin_s,
         queue=[(format_ts(t), q) for t, q in zip(times, queue, strict=True)],
@@ -328,10 +329,6 @@ def _on_bridge(store: Store, site: str, lane: str, now: datetime, window_s: floa
             "stable": bool(live.get("stable"))}
 
 
-def _queue_series(store: Store, site: str, lane: str, times: list[datetime]) -> list[int | None]:
-    return _queue_at(store, [(site, lane)], times)
-
-
 def board_snapshot(store: Store, config: CentralConfig, now: datetime) -> dict:
     """Everything the live board shows, as JSON-ready data: {"now", "chart": {"start", "bin_s"}, "lanes": [card]}.
 
@@ -341,7 +338,7 @@ def board_snapshot(store: Store, config: CentralConfig, now: datetime) -> dict:
     the end of each chart bin]. Figures are {"value", "state"}.
     """
     bins = config.web.board_chart_hours * 3600 // int(BOARD_CHART_BIN.total_seconds())
-    last = now.replace(second=0, microsecond=0)
+    last = now.replace(second=0, microsecond=0) + timedelta(minutes=1)  # the end of this minute's sample
     chart_times = [last - BOARD_CHART_BIN * (bins - 1 - i) for i in range(bins)]
     statuses = store.statuses()
     summaries = store.summaries()
@@ -393,7 +390,7 @@ def _card(store: Store, config: CentralConfig, site: str, site_name: str, lane: 
         "weighbridge": weighbridge,
         "last_plates": _last_plates(store, site, lane),
         "health": [_health(st, now.timestamp(), update_s) for st in edges],
-        "queue_series": _queue_series(store, site, lane, chart_times),
+        "queue_series": _queue_at(store, [(site, lane)], chart_times, BOARD_CHART_BIN.total_seconds()),
     }
 
 

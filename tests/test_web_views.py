@@ -153,9 +153,17 @@ def test_history_queue_comes_from_the_minute_samples(tmp_path):
                                                                      direction="export"), 10)
     assert everything.queue_bin_s == 60
     at = {views.parse_ts(ts): q for ts, q in everything.queue}
-    assert [at[T0 + timedelta(minutes=m)] for m in (0, 60, 120)] == [3, 9, 2]
+    assert len(at) == 180 and min(at) == T0 + timedelta(minutes=1)  # bin ends
+    assert [at[T0 + timedelta(minutes=m + 1)] for m in (0, 60, 120)] == [3, 9, 2]
     assert at[T0 + timedelta(minutes=30)] is None  # no sample then: unknown, not zero
-    assert {views.parse_ts(ts): q for ts, q in exports.queue}[T0 + timedelta(minutes=60)] == 5
+    assert {views.parse_ts(ts): q for ts, q in exports.queue}[T0 + timedelta(minutes=61)] == 5
+    with closing(reader(config)) as r:
+        coarse = views.history_query(r, config, views.HistoryFilter(since=T0, until=T0 + timedelta(days=5),
+                                                                    lane="out-1", site="laocai"), 10)
+    # 30-minute bins: each ends with the lane's latest sample inside it.
+    assert coarse.queue_bin_s == 1800
+    at = {views.parse_ts(ts): q for ts, q in coarse.queue}
+    assert [at[T0 + timedelta(minutes=m)] for m in (30, 60, 90, 120, 150)] == [3, None, 5, None, 2]
     store.close()
 
 
