@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from central import audit, i18n
+from central import audit, history, i18n
 from central.accounts import ROLES
+from central.assembly import Method
 from lanewatch import contract
 
 CENTRAL = Path(__file__).parent.parent / "central"
@@ -60,12 +61,14 @@ def dynamic_keys() -> set[str]:
     keys |= {f"audit.action.{a}" for a in audit.ACTIONS}
     keys |= {f"js.direction.{d}{s}" for d in ("export", "import") for s in ("", "_long")}
     keys |= {f"js.event.{e}" for e in contract.EVENT_TYPES}
-    keys |= {f"js.state.{s}" for s in ("stale", "insufficient", "unknown")}
+    keys |= {f"js.state.{s}" for s in ("stale", "insufficient", "unknown", "closed")}
     keys |= {f"js.device.{s}" for s in device_states}
     keys |= {f"js.conn.{s}" for s in ("connecting", "live", "reconnecting", "signin")}
     keys |= {f"users.done.{a}" for a in ("add", "password", "remove")}
     keys |= {f"prefs.zone.{z}" for z in i18n.ZONES}
-    keys |= {"matched.track", "history.error.from", "history.error.to"}
+    keys |= {f"matched.{m}" for m in (*typing.get_args(Method), "none")}
+    keys |= {f"status.{s}" for s in history.STATUSES}
+    keys |= {"history.error.from", "history.error.to"}
     return keys
 
 
@@ -76,7 +79,7 @@ def test_every_key_asked_for_is_in_the_catalogues():
 
 
 def test_no_catalogue_entry_is_unused():
-    assert sorted(set(EN) - used_keys() - dynamic_keys() - {"matched.plate", "matched.plate_track"}) == []
+    assert sorted(set(EN) - used_keys() - dynamic_keys()) == []
 
 
 @pytest.mark.parametrize("zone, shown", [("vn", "2026-12-01 06:30:05"), ("cn", "2026-12-01 07:30:05")])

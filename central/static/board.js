@@ -22,8 +22,10 @@
 
   // Wait and crossing time of the last hour: a small table, median and 85th percentile.
   function stats(lane) {
+    // Withheld figures (stale, insufficient data) say so once across both columns.
     const row = (label, st) => h("tr", {}, h("th", { scope: "row", text: label }),
-      h("td", {}, fig(st.median, duration)), h("td", {}, fig(st.p85, duration)));
+      st.median.state === "ok" ? [h("td", {}, fig(st.median, duration)), h("td", {}, fig(st.p85, duration))]
+        : h("td", { colspan: 2 }, fig(st.median, duration)));
     return h("table", { class: "stats" },
       h("caption", { text: t("stats.caption") }),
       h("thead", {}, h("tr", {}, h("td", {}), h("th", { scope: "col", text: t("median") }), h("th", { scope: "col", text: t("p85") }))),

@@ -1,6 +1,6 @@
 """Make the README's screenshots of the board and the history, in Vietnamese and in English.
 
-Starts a throw-away Mosquitto and central under a temporary folder, publishes four hours of synthetic
+Starts a throw-away Mosquitto and central under a temporary folder, publishes thirty hours of synthetic
 traffic on five lanes (one of them left stale on purpose), and photographs the pages at 1920×1080 in
 Debian's Chromium. Run from the repository root:
 
@@ -21,7 +21,18 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent / "tests"))
 
 from broker import Broker, free_port  # noqa: E402
-from webdata import PASSWORD, Central, Publisher, Sequencer, busy_lane, events_until, lane_status  # noqa: E402
+from webdata import (  # noqa: E402
+    PASSWORD,
+    Central,
+    Publisher,
+    Sequencer,
+    Truck,
+    busy_lane,
+    events_until,
+    lane_status,
+)
+
+from central.store import Store  # noqa: E402
 
 SITE = "laocai-kimthanh2"
 LANES = [("out-1", "export", "Xuất 1 / Export 1"), ("out-2", "export", "Xuất 2 / Export 2"),
@@ -39,19 +50,21 @@ def main() -> int:
         sites = [{"id": SITE, "name": "Lào Cai – Hà Khẩu (Kim Thành II)",
                   "lanes": [{"id": i, "direction": d, "name": n} for i, d, n in LANES]}]
         central = Central(work / "central", broker.host, broker.port, free_port(), sites,
-                          web={"stale_after_s": 5, "board_refresh_s": 1})
+                          web={"board_refresh_s": 1}, metrics={"update_interval_s": 5})
         central.add_user("lan.nguyen", "staff")
+        now = datetime.now(UTC)
+        traffic = {lane: busy_lane(SITE, lane, "gate-edge", now - timedelta(hours=30), now, seed=k,
+                                   mean_gap_s=200 + 60 * k, mean_wait_s=1500 + 400 * k, first_track=1 + 100_000 * k)
+                   for k, (lane, _, _) in enumerate(LANES)}
+        past_samples(work / "central" / "central.sqlite", traffic, now)
         central.start()
         publisher = Publisher(broker.host, broker.port)
         stop = threading.Event()
         try:
-            now = datetime.now(UTC)
             publisher.status(lane_status(SITE, STALE, "gate-edge", 3, now))  # its only report: stale within 5 s
             seq = Sequencer()
             events = []
-            for k, (lane, _, _) in enumerate(LANES):
-                trucks = busy_lane(SITE, lane, "gate-edge", now - timedelta(hours=30), now, seed=k,
-                                   mean_gap_s=200 + 60 * k, mean_wait_s=1500 + 400 * k, first_track=1 + 100_000 * k)
+            for trucks in traffic.values():
                 events += events_until(trucks, seq, now)
             for chunk in range(0, len(events), 500):
                 publisher.events(events[chunk:chunk + 500])
@@ -78,6 +91,24 @@ def main() -> int:
     return 0
 
 
+def past_samples(path: Path, traffic: dict[str, list[Truck]], now: datetime) -> None:
+    """The central samples each lane's queue once a minute while it runs; this one starts now, so the minutes
+    of the synthetic past are written from the same trucks (in the queue from entering to leaving)."""
+    store = Store(path)
+    rows = []
+    for lane, trucks in traffic.items():
+        minute = (now - timedelta(hours=30)).replace(second=0, microsecond=0)
+        while minute < now - timedelta(minutes=1):
+            queue = sum(1 for t in trucks if t.enter <= minute < t.exit)
+            waiting = sum(1 for t in trucks if t.enter <= minute < t.gate)
+            rows.append((SITE, lane, minute.strftime("%Y-%m-%dT%H:%M"), queue, waiting, queue))
+            minute += timedelta(minutes=1)
+    with store.db.conn:
+        store.db.conn.executemany("INSERT INTO lane_samples (site, lane, minute, queue_length, waiting, "
+                                  "camera_occupancy) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    store.close()
+
+
 def shoot(central: Central, now: datetime) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -92,7 +123,13 @@ def shoot(central: Central, now: datetime) -> None:
             page.fill("#password", PASSWORD)
             page.press("#password", "Enter")
             page.wait_for_selector(".conn-live")
-            page.wait_for_timeout(1500)
+            # Until the central has caught up with the thirty hours just delivered: every lane but the stale one
+            # live, with the trucks of its last hour counted.
+            page.wait_for_function(f"""() => [...document.querySelectorAll("section.lane")].every((card) =>
+                card.dataset.lane.endsWith("/{STALE}") ? card.dataset.state === "stale"
+                : card.dataset.state === "live"
+                  && /[1-9]/.test(card.querySelector('[data-figure="tph"]').textContent))""",
+                timeout=180_000)
             page.screenshot(path=HERE / f"board-{lang}.png")
             page.goto(history)
             page.wait_for_selector("body[data-rendered]")
