@@ -1,4 +1,5 @@
-"""Settings of the central's pages: accounts file, sessions, sign-in limits, kiosk token, board refresh, history pages."""
+"""Settings of the central's pages: accounts file, sessions, sign-in limits, kiosk token, board refresh,
+history pages."""
 
 from __future__ import annotations
 
