@@ -4,11 +4,13 @@
 - the history page for a one-month filter over 10 million stored crossings: server time and load to first
   full render (target ≤ 1 s each), for every lane and for one lane with a part of a plate.
 
-History database: the central bench's 10-million-crossing file (var/bench/central-10m-crossings.sqlite,
-four years on five lanes, about 205,000 crossings a month), built once by bench/bench_central.py if it is
-missing (about 2–3 minutes). Set LANEWATCH_BENCH_HISTORY_DB to use another central database; its sites
-and lanes are read from the file and the month is the last 30 days of its data. The central run against it
-adds its lane summaries and minute samples (a few rows); the crossings are only read.
+History database: a copy of the central bench's 10-million-crossing file (var/bench/central-10m-crossings.sqlite,
+four years on five lanes, about 205,000 crossings a month), which bench/bench_central.py builds once if it is
+missing (about 2–3 minutes); LANEWATCH_BENCH_HISTORY_DB names another central database to copy instead. The
+copy (about 5 GB, in a temporary folder, removed afterwards) is what the central runs on: its aggregator
+rewrites the crossings of its last two hours from their events when it starts, and that file's crossings,
+which run into the future, have none, so those after that point go. The month is the last 30 days of data
+ending at least a day ago; the stored count is taken as the queries find it.
 """
 
 from __future__ import annotations
@@ -118,13 +120,14 @@ def run() -> list[dict]:
     return rows
 
 
-def wait_for_summaries(path: Path, lanes: int, timeout: float = 60) -> None:
-    """Until the central's aggregator has stored a summary of every lane."""
+def wait_for_summaries(path: Path, lanes: int, since: float, timeout: float = 120) -> None:
+    """Until the central's aggregator has stored a summary of every lane computed after `since` (epoch s): it has
+    loaded its lanes and settled, as it is in service."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            if db.execute("SELECT count(*) FROM lane_summaries").fetchone()[0] >= lanes:
+            if db.execute("SELECT count(*) FROM lane_summaries WHERE computed_at > ?", [since]).fetchone()[0] >= lanes:
                 return
         finally:
             db.close()
@@ -144,9 +147,10 @@ def bench_board(browser, broker: Broker, work: Path) -> list[dict]:
         store.put_status(lane_status(SITE, lane["id"], "gate-edge", 7, now, weighbridge_kg=25_000.0))
     store.close()
     central.add_user("bench", "operator")
+    started = time.time()
     central.start()
     try:
-        wait_for_summaries(db_path, 20)
+        wait_for_summaries(db_path, 20, started)
         config = CentralConfig.model_validate({"database": str(db_path), "sites": sites})
         reader = Store.reader(history.connect(db_path))
         started = time.perf_counter()
@@ -192,27 +196,39 @@ def bench_board(browser, broker: Broker, work: Path) -> list[dict]:
 
 def bench_history(browser, broker: Broker, work: Path) -> list[dict]:
     given = os.environ.get("LANEWATCH_BENCH_HISTORY_DB")
-    db_path = Path(given) if given else bench_central.BENCH_DB
-    if not db_path.exists():
+    source = Path(given) if given else bench_central.BENCH_DB
+    if not source.exists():
         if given:
-            raise FileNotFoundError(f"LANEWATCH_BENCH_HISTORY_DB names {db_path}, which does not exist")
+            raise FileNotFoundError(f"LANEWATCH_BENCH_HISTORY_DB names {source}, which does not exist")
         started = time.perf_counter()
-        bench_central._build_history(db_path)
-        print(f"# bench_web: built {db_path} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    sites, end = sites_in(db_path)
-    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
-        stored = db.execute("SELECT max(id) FROM crossings").fetchone()[0]
+        bench_central._build_history(source)
+        print(f"# bench_web: built {source} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    # The central runs on a copy: its aggregator rewrites the crossings of its last hours from their events at
+    # start, and the synthetic file has no events (nor should a benchmark change a file others measure).
+    db_path = work / "month" / "central.sqlite"
+    db_path.parent.mkdir(parents=True)
+    started = time.perf_counter()
+    with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src, closing(sqlite3.connect(db_path)) as dst:
+        src.backup(dst)
+    print(f"# bench_web: copied {source.name} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    sites, last = sites_in(db_path)
+    # The month ends a day ago at the latest: what the central's start may rewrite lies after that.
+    end = min(last, datetime.now(UTC) - timedelta(days=1))
     central = Central(work / "month", broker.host, broker.port, free_port(), sites)
-    central.config.write_text(central.config.read_text().replace(str(work / "month" / "central.sqlite"), str(db_path)))
     central.add_user("bench", "staff")
+    started = time.time()
     central.start(timeout=120)
+    wait_for_summaries(db_path, sum(len(site["lanes"]) for site in sites), started + 5)
+    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
+        stored = db.execute("SELECT count(*) FROM crossings").fetchone()[0]  # as the queries find it
     vn = end + timedelta(hours=7)
     month = {"from": (vn - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"), "to": vn.strftime("%Y-%m-%dT%H:%M")}
     # A part of a plate that is really there: the last four characters of the lane's latest plate.
     lane = sites[0]["lanes"][0]["id"]
     with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
-        plate = db.execute("SELECT plate FROM crossings WHERE site = ? AND lane = ? AND plate IS NOT NULL "
-                           "ORDER BY start_ts DESC LIMIT 1", [sites[0]["id"], lane]).fetchone()[0]
+        plate = db.execute("SELECT plate FROM crossings WHERE site = ? AND lane = ? AND plate IS NOT NULL AND "
+                           "start_ts < ? ORDER BY start_ts DESC LIMIT 1",
+                           [sites[0]["id"], lane, history.stored(end)]).fetchone()[0]
     one_lane = month | {"lane": lane, "plate": plate[-4:]}
     rows = []
     try:
