@@ -128,6 +128,10 @@ def test_new_event_appears_on_the_board_within_two_seconds(world, browser):
     assert card.locator(".plates img").first.evaluate("img => img.complete && img.naturalWidth > 0")
     # The weighbridge of out-1 reports a stable load; its figure is on the card, grouped the Vietnamese way.
     expect(card.locator(".weighbridge")).to_contain_text("31.250 kg")
+    # The edge's health from its latest status: online, camera, weighbridge with its reading, clock, backlog.
+    for text in ("gate-edge trực tuyến", "camera cam1 tốt 10 fps", "cân tốt 31.250 kg", "đồng hồ đã đồng bộ (3 ms)",
+                 "tồn 0"):
+        expect(card.locator(".health")).to_contain_text(text)
     page.context.close()
 
 

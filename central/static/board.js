@@ -79,6 +79,7 @@
       if (e.weighbridge) {
         bits.push(" · ", `${t("health.weighbridge")} `,
           h("span", { class: e.weighbridge === "ok" ? "ok" : "bad", text: t(`device.${e.weighbridge}`) }));
+        if (e.weighbridge_kg !== null && e.weighbridge_kg !== undefined) bits.push(` ${number(e.weighbridge_kg, lang)} kg`);
       }
       const clock = e.clock.step ? "health.clock_step" : e.clock.synced ? "health.clock_ok" : "health.clock_bad";
       bits.push(" · ", h("span", { class: e.clock.synced && !e.clock.step ? "ok" : "warn", text: t(clock) }));
