@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from central import history, views
 from central.config import CentralConfig
 from central.store import Store
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 MIN_GAP_S = 0.1
 KEEP_ALIVE_S = 15.0
@@ -94,7 +96,10 @@ class BoardFeed:
                     pass
                 changed.clear()
                 if self._waiters:
-                    await self.refresh()
+                    try:
+                        await self.refresh()
+                    except Exception:  # one failed read must not stop every open board; the next change retries
+                        log.exception("board snapshot failed; open boards keep the previous one")
                 await asyncio.sleep(MIN_GAP_S)
         finally:
             listener.cancel()
@@ -105,7 +110,9 @@ class BoardFeed:
         self._waiters.add(waiter)
         try:
             yield "retry: 1000\n\n"
-            yield f"event: board\ndata: {await self.current()}\n\n"
+            first = await self.current()
+            waiter.clear()  # set by the refresh that made `first`, if one did: it is not news to this board
+            yield f"event: board\ndata: {first}\n\n"
             while True:
                 try:
                     await asyncio.wait_for(waiter.wait(), timeout=KEEP_ALIVE_S)

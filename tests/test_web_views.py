@@ -5,7 +5,10 @@ or "insufficient" instead of a number."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import statistics
+from collections.abc import AsyncIterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +19,7 @@ from webdata import Sequencer, Truck, lane_status, truck_events
 from central import history, views
 from central.aggregator import Aggregator
 from central.config import CentralConfig
+from central.feed import BoardFeed, Readers
 from central.store import Store, iso_utc
 
 T0 = datetime(2026, 11, 20, 1, 0, 0, tzinfo=UTC)
@@ -235,4 +239,36 @@ def test_board_says_stale_and_insufficient_instead_of_numbers(tmp_path):
     with closing(reader(config)) as r:
         snap = views.board_snapshot(r, config, later + timedelta(seconds=45))
     assert all(c["stale"] for c in snap["lanes"])
+    store.close()
+
+
+def test_a_failed_snapshot_does_not_stop_the_live_feed(tmp_path):
+    config = make_config(tmp_path)
+    store = Store(config.database)
+    now = datetime.now(UTC)
+    ingest(config, store, [], now, (lane_status("laocai", "in-1", "gate", 2, now),))
+    notices: asyncio.Queue[str] = asyncio.Queue()
+
+    async def listen() -> AsyncIterator[str]:
+        while True:
+            yield await notices.get()
+
+    async def watch() -> list[str]:
+        feed = BoardFeed(config, Readers(config.database), listen)
+        stream = feed.stream()
+        pushed = [await anext(stream), await anext(stream)]  # retry hint, first snapshot
+        with store.db.conn:
+            store.db.execute("UPDATE lane_summaries SET payload = '{}' WHERE lane = 'in-1'")  # unreadable
+        notices.put_nowait("lanes")
+        await asyncio.sleep(0.5)
+        ingest(config, store, [], datetime.now(UTC), (lane_status("laocai", "in-1", "gate", 3, now),))
+        notices.put_nowait("lanes")
+        pushed.append(await asyncio.wait_for(anext(stream), 5))
+        await stream.aclose()
+        return pushed
+
+    retry, first, after = asyncio.run(watch())
+    assert retry.startswith("retry:") and first.startswith("event: board")
+    lanes = json.loads(after.removeprefix("event: board\ndata: "))["lanes"]
+    assert next(c for c in lanes if c["lane"] == "in-1")["queue_camera"] == {"value": 3, "state": "ok"}
     store.close()
