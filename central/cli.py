@@ -55,6 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         watchdog.notifier.stopping()
         watchdog.stop()
+        watchdog.notifier.close()
         ingest.stop()
     return 0
 

@@ -126,6 +126,7 @@ class EdgeApp:
         finally:
             self.watchdog.notifier.stopping()
             self.watchdog.stop()
+            self.watchdog.notifier.close()
             self.stop_event.set()
             for p in self.pipelines:
                 p.source.join(timeout=5)  # no OpenCV read may still run when the interpreter exits
