@@ -212,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     from central import doctor
 
     doc = sub.add_parser("doctor", help="check config, database, broker account, clock, disk and web settings",
-                         epilog="example: runuser -u lanewatch -- lanewatch-central doctor --config /etc/lanewatch/central.yaml")
+                         epilog="example: runuser -u lanewatch -- "
+                                "lanewatch-central doctor --config /etc/lanewatch/central.yaml")
     doctor.add_arguments(doc)
     doc.set_defaults(func=_doctor)
     add_listing(sub, DELEGATED)

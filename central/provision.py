@@ -234,7 +234,8 @@ def main_central(argv: list[str] | None = None) -> int:
 
 def main_kiosk(argv: list[str] | None = None) -> int:
     """`lanewatch-central provision-kiosk NAME [--site SITE] [...]`."""
-    parser = _parser("provision-kiosk", "Create a read-only account for lane summaries (a board screen, another agency).",
+    parser = _parser("provision-kiosk",
+                     "Create a read-only account for lane summaries (a board screen, another agency).",
                      "customs-lobby --site laocai-kimthanh2")
     parser.add_argument("name", help="kiosk name; the account is kiosk.NAME")
     parser.add_argument("--site", help="only this site's summaries (default: every site)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 
@@ -64,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     from edge import doctor
 
     doc = sub.add_parser("doctor", help="check config, model, cameras, weighbridges, broker, clock, disk and outbox",
-                         epilog="example: runuser -u lanewatch -- lanewatch-edge doctor --config /etc/lanewatch/edge/gate1.yaml")
+                         epilog="example: runuser -u lanewatch -G dialout -G video -- "
+                                "lanewatch-edge doctor --config /etc/lanewatch/edge/gate1.yaml")
     doctor.add_arguments(doc)
     doc.set_defaults(func=_doctor)
     from edge import loadgen

@@ -92,10 +92,13 @@ def collect(app: EdgeApp) -> Iterator[Metric]:
     labels = [site, edge]
     for name, doc, value in (
         ("outbox_backlog", "events not yet acknowledged by the broker", outbox.backlog),
-        ("outbox_oldest_age_seconds", "age of the oldest undelivered event (0: none waiting)", outbox.oldest_age_s or 0.0),
-        ("outbox_unconfirmed", "events the broker acknowledged and the central's receipt still lacks", outbox.unconfirmed),
+        ("outbox_oldest_age_seconds", "age of the oldest undelivered event (0: none waiting)",
+         outbox.oldest_age_s or 0.0),
+        ("outbox_unconfirmed", "events the broker acknowledged and the central's receipt still lacks",
+         outbox.unconfirmed),
         ("outbox_disk_bytes", "disk space the outbox uses", outbox.disk_bytes or 0),
-        ("outbox_alarm", "1 while a disk limit bites (see the status message's alarm text)", 1.0 if outbox.alarm else 0.0),
+        ("outbox_alarm", "1 while a disk limit bites (see the status message's alarm text)",
+         1.0 if outbox.alarm else 0.0),
         ("mqtt_connected", "1 while connected to the broker", 1.0 if app.publisher.connected.is_set() else 0.0),
         ("watchdog_stalled_loops", "processing loops past their progress deadline", len(app.watchdog.stalled())),
     ):
@@ -103,7 +106,8 @@ def collect(app: EdgeApp) -> Iterator[Metric]:
         metric.add_metric(labels, value)
         yield metric
     for name, doc, value in (
-        ("outbox_dropped_events", "undelivered events dropped at the hard limit or on a full disk", outbox.dropped_events),
+        ("outbox_dropped_events", "undelivered events dropped at the hard limit or on a full disk",
+         outbox.dropped_events),
         ("mqtt_reconnects", "connections to the broker lost and made again", app.publisher.reconnects),
         ("events_resent", "events sent again because the central's receipt lacked them", app.publisher.resent),
     ):

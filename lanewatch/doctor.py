@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import paho.mqtt.client as mqtt
 from pydantic import ByteSize, TypeAdapter, ValidationError
 
 from lanewatch.clock import ClockWatch, read_os_clock
@@ -77,8 +76,8 @@ class Report:
 
     def exit_code(self) -> int:
         failed = [r.name for r in self.results if not r.ok]
-        print(f"{len(self.results) - len(failed)} ok, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""),
-              file=self.out, flush=True)
+        summary = f"{len(self.results) - len(failed)} ok, {len(failed)} failed"
+        print(summary + (f": {', '.join(failed)}" if failed else ""), file=self.out, flush=True)
         return 1 if failed else 0
 
 

@@ -1,6 +1,7 @@
 """Structured logs: one `key=value` line per record, with the site, edge and lane on every line.
 
-    2026-12-01T00:00:01.234Z level=warning site=laocai-kimthanh2 edge=gate1 lane=out-1 camera=cam1 logger=edge.sources msg="camera cam1: stream lost"
+    2026-12-01T00:00:01.234Z level=warning site=laocai-kimthanh2 edge=gate1 lane=out-1 camera=cam1 \
+        logger=edge.sources msg="camera cam1: stream lost"      (one line)
 
 Fields, in this order: `level`, the process's own fields (`site`, `edge`, or `service` for the central),
 then `lane` and `camera` where the line is about one, `logger`, `msg`, and `exc` with an escaped

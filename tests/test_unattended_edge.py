@@ -25,7 +25,7 @@ from edge.app import EdgeApp
 from edge.config import EdgeConfig
 from edge.exporter import collect
 from lanewatch.prometheus import serve
-from tests.broker import free_port
+from broker import free_port
 
 
 def write_video(path: Path, frames: int = 30) -> Path:
