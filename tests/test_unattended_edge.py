@@ -19,13 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from broker import free_port
 from test_sdnotify import Listener
 
 from edge.app import EdgeApp
 from edge.config import EdgeConfig
 from edge.exporter import collect
 from lanewatch.prometheus import serve
-from broker import free_port
 
 
 def write_video(path: Path, frames: int = 30) -> Path:
