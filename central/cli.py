@@ -6,6 +6,7 @@ import argparse
 import itertools
 import json
 import logging
+import signal
 import sys
 import threading
 import time
@@ -50,6 +51,10 @@ def _run(args: argparse.Namespace) -> int:
     ingest.start()
     log.info("board at http://%s:%d/", config.http.host, config.http.port)
     threading.Thread(target=_ready_when_serving, args=(server, watchdog), name="sd-ready", daemon=True).start()
+    # uvicorn re-raises the stop signal once it has shut down; with only the default handler behind it,
+    # that would kill the process before the ingest below commits, acknowledges and says STOPPING.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
     try:
         server.run()
     finally:
