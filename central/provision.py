@@ -74,10 +74,12 @@ def edge_config_skeleton(
     )
     if auth == "password":
         credential = f"  password_file: {EDGE_CONFIG_DIR}/{edge_id}.mqtt-password\n"
+        client_cert = ""
     else:
-        credential = (
-            f"  cert_file: {EDGE_CONFIG_DIR}/{edge_id}.crt\n"
-            f"  key_file: {EDGE_CONFIG_DIR}/{edge_id}.key\n"
+        credential = ""
+        client_cert = (
+            f"    cert_file: {EDGE_CONFIG_DIR}/{edge_id}.crt\n"
+            f"    key_file: {EDGE_CONFIG_DIR}/{edge_id}.key\n"
         )
     return (
         f"# lanewatch edge `{edge_id}` of site `{site}`: skeleton written by `lanewatch-central provision-edge`.\n"
@@ -93,7 +95,9 @@ def edge_config_skeleton(
         f"  port: {broker_port}\n"
         f"  username: {username}\n"
         f"{credential}"
-        f"  ca_file: {EDGE_CONFIG_DIR}/ca.crt\n"
+        f"  tls:\n"
+        f"    ca_file: {EDGE_CONFIG_DIR}/ca.crt\n"
+        f"{client_cert}"
     )
 
 
