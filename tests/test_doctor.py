@@ -8,10 +8,12 @@ The clock's sync state is simulated the only way it can be without changing the 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,6 +102,22 @@ def write_video(path: Path, frames: int = 5) -> Path:
     return path
 
 
+def stuck_outbox(data_dir: Path) -> None:
+    """An outbox holding one event that was never delivered, a second old."""
+    from datetime import UTC, datetime
+
+    from edge.outbox import Outbox
+    from lanewatch.contract import ClockState, EnterEvent
+    from lanewatch.ids import uuid7
+
+    outbox = Outbox(data_dir / "outbox.sqlite")
+    outbox.submit(lambda seq: EnterEvent(id=uuid7(), site=SITE, lane="x1", edge="gate1", camera="cam1", seq=seq,
+                                         ts=datetime.now(UTC), mono_ms=1, clock=ClockState(synced=True), track_id=1))
+    assert outbox.flush()
+    outbox.close()
+    time.sleep(1.0)
+
+
 def edge_config(tmp_path: Path, site: Site, *, mqtt: dict, cameras: list[dict], detector: dict | None = None) -> Path:
     config = {"site": SITE, "edge_id": "gate1", "mqtt": mqtt, "data_dir": str(tmp_path / "data"),
               "detector": detector or {"type": "motion"},
@@ -143,8 +161,9 @@ def test_edge_doctor_reports_each_failure(tmp_path: Path, site: Site) -> None:
                  {"id": "cam2", "source": {"type": "file", "path": str(tmp_path / "unplugged.avi")}},
                  {"id": "cam3", "source": {"type": "network", "url": f"http://127.0.0.1:{dead_port}/video"}}],
         detector={"type": "yolo-onnx", "model": str(damaged)})
+    stuck_outbox(tmp_path / "data")
     result = doctor("edge", config, fake_chronyc(tmp_path / "bin", synced=False),
-                    "--min-free-disk", "1PiB", "--camera-timeout", "5")
+                    "--min-free-disk", "1PiB", "--camera-timeout", "5", "--max-backlog-age", "0.5")
     found = lines(result.stdout)
     assert result.returncode == 1, result.stdout + result.stderr
     assert found["model"].startswith("FAIL") and "expected dfa80565" in found["model"]
@@ -155,6 +174,7 @@ def test_edge_doctor_reports_each_failure(tmp_path: Path, site: Site) -> None:
     assert found["broker"].startswith("FAIL ") and "refused" in found["broker"] and "--rotate" in found["broker"]
     assert found["clock"].startswith("FAIL not synchronised (read from chrony)") and "chrony" in found["clock"]
     assert found["disk"].startswith("FAIL ") and "below the 1048576.0 GiB needed" in found["disk"]
+    assert found["outbox"].startswith("FAIL 1 undelivered event(s), oldest ") and "not keeping up" in found["outbox"]
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -224,3 +244,26 @@ def test_central_doctor_sees_pending_migrations_as_ok(tmp_path: Path, site: Site
     found = lines(result.stdout)
     assert found["database"] == (f"ok {db}: schema version 1, {len(MIGRATIONS) - 1} migration(s) will run in place "
                                  "at the next start")
+
+
+def test_weighbridge_check_reads_a_real_indicator_and_names_a_silent_one() -> None:
+    """The doctor's weighbridge check on the edge's reader and a pseudo-terminal (wired into the CLI by
+    `lanes[].weighbridge`, so it is called directly here)."""
+    import random
+
+    from edge.doctor import check_weighbridge
+    from edge.weighbridge.config import parse_config
+    from lanewatch.doctor import CheckFailed
+    from sim.weighbridge import PtyIndicator, encode_timeline, truck_timeline
+
+    rows, _ = truck_timeline([24_560.0], random.Random(7))
+    timeline = encode_timeline(rows, "yaohua-tf0", random.Random(7), noise_rate=0.0)
+    with PtyIndicator() as indicator:
+        config = parse_config({"protocol": "yaohua-tf0", "connection": {"device": indicator.path, "baud": 9600}})
+        with pytest.raises(CheckFailed, match=r"yaohua-tf0 on .*: no reading within 1 s \(state") as silent:
+            check_weighbridge(config, "x1", timeout_s=1.0)
+        assert "dialout" in silent.value.fix
+        indicator.play(timeline * 20, speed=4.0)  # keeps talking while the check opens the port
+        found = check_weighbridge(config, "x1", timeout_s=10.0)
+    assert re.fullmatch(r"yaohua-tf0 on .+: \d+ kg", found), found
+    assert int(found.rsplit(" ", 2)[1]) in {round(row.weight_kg) for row in rows}
