@@ -116,9 +116,12 @@ class EdgeApp:
             p.thread.start()
         log.info("edge %s/%s running %d camera(s)", self.config.site, self.config.edge_id, len(self.pipelines))
         self.watchdog.notifier.ready(f"{len(self.config.lanes)} lane(s), {len(self.pipelines)} camera(s)")
+        deadline = self.config.watchdog.stall_after_s + self.config.status_interval_s
+        status = self.watchdog.register("lane status", deadline)  # this loop below
         self.watchdog.start()
         try:
             while not self.stop_event.wait(self.config.status_interval_s):
+                status.beat()
                 self.publish_status()
                 if exit_at_end and not any(p.thread.is_alive() for p in self.pipelines):
                     break
