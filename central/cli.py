@@ -6,23 +6,35 @@ import argparse
 import itertools
 import json
 import logging
+import signal
 import sys
+import threading
+import time
 
 from central import users
 from lanewatch.config import ConfigError, load_config
 from lanewatch.logs import setup_logging
+from lanewatch.subcommands import Delegated, add_listing, dispatch
 
 log = logging.getLogger("central")
+EX_CONFIG = 78  # sysexits.h; the unit's RestartPreventExitStatus=78: a bad config does not heal by restarting
 
 
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from central.config import CentralConfig
+    from central.exporter import collect
     from central.ingest import Ingest
     from central.web import Broadcaster, create_app
+    from lanewatch.prometheus import serve
+    from lanewatch.sdnotify import Watchdog
 
-    config = load_config(args.config, CentralConfig)
+    try:
+        config = load_config(args.config, CentralConfig)
+    except ConfigError as exc:
+        print(f"lanewatch-central: {exc}", file=sys.stderr)
+        return EX_CONFIG
     setup_logging(service="central")
     # The MQTT network thread must get the interpreter back quickly from the writer and aggregator
     # threads, or QoS 1 acknowledgements queue up behind them and throttle the broker's delivery.
@@ -32,13 +44,41 @@ def _run(args: argparse.Namespace) -> int:
     app = create_app(config, broadcaster)
     server = uvicorn.Server(uvicorn.Config(app, host=config.http.host, port=config.http.port, log_level="warning",
                                            timeout_graceful_shutdown=2))
+    watchdog = Watchdog.for_systemd()
+    beats = {loop: watchdog.register(loop, config.watchdog.stall_after_s) for loop in ("ingest", "aggregate")}
+    ingest.on_progress = lambda loop: beats[loop].beat()
+    serve(config.prometheus, lambda: collect(ingest, watchdog))
     ingest.start()
     log.info("board at http://%s:%d/", config.http.host, config.http.port)
+    threading.Thread(target=_ready_when_serving, args=(server, watchdog), name="sd-ready", daemon=True).start()
+    # uvicorn re-raises the stop signal once it has shut down; with only the default handler behind it,
+    # that would kill the process before the ingest below commits, acknowledges and says STOPPING.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
     try:
         server.run()
     finally:
+        watchdog.notifier.stopping()
+        watchdog.stop()
+        watchdog.notifier.close()
         ingest.stop()
     return 0
+
+
+def _ready_when_serving(server, watchdog) -> None:  # noqa: ANN001 - uvicorn.Server, sdnotify.Watchdog
+    """READY=1 once the board answers (uvicorn's `started`), then the progress-gated pings begin."""
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.05)
+    watchdog.notifier.ready("ingesting; board at " + f"http://{server.config.host}:{server.config.port}/")
+    watchdog.start()
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from central import doctor
+
+    return doctor.run(args)
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -174,31 +214,34 @@ def build_parser() -> argparse.ArgumentParser:
     lane.add_argument("--config", required=True, help="central config file (YAML)")
     lane.set_defaults(func=_lane)
     users.add_parser(sub)
-    for name, text in DELEGATED_HELP.items():  # listed here, parsed by their own modules
-        sub.add_parser(name, help=text, add_help=False)
+    from central import doctor
+
+    doc = sub.add_parser("doctor", help="check config, database, broker account, clock, disk and web settings",
+                         epilog="example: runuser -u lanewatch -- "
+                                "lanewatch-central doctor --config /etc/lanewatch/central.yaml")
+    doctor.add_arguments(doc)
+    doc.set_defaults(func=_doctor)
+    add_listing(sub, DELEGATED)
     return parser
 
 
 # Broker and PKI tools with parsers of their own: `lanewatch-central NAME --help` shows their options.
-DELEGATED_HELP = {
-    "pki": "make a local CA and the broker's certificate for a site without internet",
-    "provision-edge": "create an edge's broker account, ACL block and config skeleton",
-    "provision-central": "create the central's broker account and ACL block",
-    "provision-kiosk": "create a read-only summaries account (dashboards, wall screens)",
+DELEGATED = {
+    "pki": Delegated("make a local CA and the broker's certificate for a site without internet", "central.pki:main"),
+    "provision-edge": Delegated("create an edge's broker account, ACL block and config skeleton",
+                                "central.provision:main_edge"),
+    "provision-central": Delegated("create the central's broker account and ACL block",
+                                   "central.provision:main_central"),
+    "provision-kiosk": Delegated("create a read-only summaries account (dashboards, wall screens)",
+                                 "central.provision:main_kiosk"),
 }
-
-
-def _delegated(name: str):
-    from central import pki, provision
-
-    return {"pki": pki.main, "provision-edge": provision.main_edge, "provision-central": provision.main_central,
-            "provision-kiosk": provision.main_kiosk}[name]
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] and argv[0] in DELEGATED_HELP:
-        return _delegated(argv[0])(argv[1:])
+    delegated = dispatch(argv, DELEGATED)
+    if delegated is not None:
+        return delegated
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

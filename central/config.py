@@ -11,6 +11,8 @@ from central.websettings import WebSettings
 from lanewatch.config import Section, resolve_path
 from lanewatch.contract import ID_PATTERN, Direction, check_id
 from lanewatch.mqtt import MqttSettings
+from lanewatch.prometheus import PrometheusSettings
+from lanewatch.sdnotify import WatchdogSettings
 
 
 class LaneDef(Section):
@@ -89,6 +91,8 @@ class CentralConfig(Section):
     metrics: MetricsSettings = MetricsSettings()
     web: WebSettings = Field(default_factory=WebSettings, description="pages: accounts, sessions, kiosk, board")
     sites: list[SiteDef] = Field(min_length=1)
+    prometheus: PrometheusSettings = Field(PrometheusSettings(), description="metrics endpoint; off by default")
+    watchdog: WatchdogSettings = Field(WatchdogSettings(), description="when a stalled loop gets the service restarted")
 
     @field_validator("database")
     @classmethod

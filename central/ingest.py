@@ -32,6 +32,7 @@ from central.sequences import SequenceTracker
 from central.store import Store
 from lanewatch import contract
 from lanewatch.mqtt import connect_async, make_client
+from lanewatch.prometheus import Timings
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,9 @@ class Ingest:
         self._handoff: queue.Queue[tuple[list[contract.LaneEvent], list[contract.LaneStatus]] | None] = queue.Queue()
         self._rate_window = (0.0, 0)  # (start, messages stored since) for the burst test
         self._burst_until = 0.0
+        self.latency = Timings()  # a message's arrival from the broker -> its batch committed
+        # Called once per iteration of the ingest and aggregate loops (idle ones too): the watchdog's proof.
+        self.on_progress: Callable[[str], None] = lambda loop: None
         self._threads = [threading.Thread(target=self._write_loop, args=(config.database,), name="ingest", daemon=True),
                          threading.Thread(target=self._aggregate_loop, name="aggregate", daemon=True)]
 
@@ -121,6 +125,7 @@ class Ingest:
         receipts = Receipts(store.db)
         try:
             while True:
+                self.on_progress("ingest")
                 try:
                     first = self._queue.get(timeout=0.5)
                 except queue.Empty:
@@ -140,6 +145,9 @@ class Ingest:
                     batch.append(item)
                 self._note_rate(len(batch))
                 decoded, lanes = self._store(store, [msg for _, msg in batch])
+                stored_at = time.monotonic()  # paho stamps each message with the monotonic clock on arrival
+                for _, msg in batch:
+                    self.latency.observe(stored_at - msg.timestamp)
                 receipts.note(decoded)
                 for generation, msg in batch:
                     if generation == self._generation:  # older ones are re-sent by the broker on this session
@@ -180,6 +188,7 @@ class Ingest:
         self.aggregator = aggregator = Aggregator(self.config, store, publish=self._publish_retained)
         aggregator.start()
         while True:
+            self.on_progress("aggregate")
             # Wake up for lanes waiting out their recompute interval, and for the periodic tick.
             timeout = self.config.metrics.recompute_interval_s if aggregator.dirty else TICK_S
             items = []

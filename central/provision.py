@@ -74,10 +74,12 @@ def edge_config_skeleton(
     )
     if auth == "password":
         credential = f"  password_file: {EDGE_CONFIG_DIR}/{edge_id}.mqtt-password\n"
+        client_cert = ""
     else:
-        credential = (
-            f"  cert_file: {EDGE_CONFIG_DIR}/{edge_id}.crt\n"
-            f"  key_file: {EDGE_CONFIG_DIR}/{edge_id}.key\n"
+        credential = ""
+        client_cert = (
+            f"    cert_file: {EDGE_CONFIG_DIR}/{edge_id}.crt\n"
+            f"    key_file: {EDGE_CONFIG_DIR}/{edge_id}.key\n"
         )
     return (
         f"# lanewatch edge `{edge_id}` of site `{site}`: skeleton written by `lanewatch-central provision-edge`.\n"
@@ -93,7 +95,9 @@ def edge_config_skeleton(
         f"  port: {broker_port}\n"
         f"  username: {username}\n"
         f"{credential}"
-        f"  ca_file: {EDGE_CONFIG_DIR}/ca.crt\n"
+        f"  tls:\n"
+        f"    ca_file: {EDGE_CONFIG_DIR}/ca.crt\n"
+        f"{client_cert}"
     )
 
 
@@ -190,13 +194,18 @@ def _finish(work: Callable[[], list[str]]) -> int:
     return 0
 
 
+def _parser(command: str, description: str, example: str) -> argparse.ArgumentParser:
+    """A provisioning command's parser with the options every one of them takes."""
+    parser = argparse.ArgumentParser(prog=f"lanewatch-central {command}", description=description,
+                                     epilog=f"example: lanewatch-central {command} {example}")
+    _common(parser)
+    return parser
+
+
 def main_edge(argv: list[str] | None = None) -> int:
     """`lanewatch-central provision-edge SITE EDGE_ID --lanes L1,L2 [...]`."""
-    parser = argparse.ArgumentParser(
-        prog="lanewatch-central provision-edge",
-        description="Create or update an edge's broker account, ACL and config skeleton.",
-        epilog="example: lanewatch-central provision-edge laocai-kimthanh2 gate1 --lanes x1,x2 --broker-host 10.20.0.5",
-    )
+    parser = _parser("provision-edge", "Create or update an edge's broker account, ACL and config skeleton.",
+                     "laocai-kimthanh2 gate1 --lanes x1,x2 --broker-host 10.20.0.5")
     parser.add_argument("site", help="site id, e.g. laocai-kimthanh2")
     parser.add_argument("edge_id", help="edge id, e.g. gate1 (also the systemd instance: lanewatch-edge@gate1)")
     parser.add_argument("--lanes", required=True, type=_lanes, help="the lanes this edge serves, comma-separated")
@@ -206,7 +215,6 @@ def main_edge(argv: list[str] | None = None) -> int:
         "--broker-host", help="name or address edges use for the broker (default: the first in its certificate)"
     )
     parser.add_argument("--broker-port", type=int, help="default 8883 (password) or 8884 (certificate)")
-    _common(parser)
     args = parser.parse_args(argv)
     return _finish(
         lambda: provision_edge(
@@ -219,38 +227,28 @@ def main_edge(argv: list[str] | None = None) -> int:
 
 def main_central(argv: list[str] | None = None) -> int:
     """`lanewatch-central provision-central [NAME] [...]`."""
-    parser = argparse.ArgumentParser(
-        prog="lanewatch-central provision-central",
-        description="Create the central service's broker account (reads all events, writes summaries).",
-        epilog="example: lanewatch-central provision-central --out /etc/lanewatch",
-    )
+    parser = _parser("provision-central",
+                     "Create the central service's broker account (reads all events, writes summaries).",
+                     "--out /etc/lanewatch")
     parser.add_argument("name", nargs="?", default="central", help="account name (default central)")
     parser.add_argument("--out", type=Path, default=Path("."), help="where to write NAME.mqtt-password and ca.crt")
-    _common(parser)
     args = parser.parse_args(argv)
-    return _finish(
-        lambda: provision_reader(
-            accounts.central_account(args.name), pki_dir=args.ca_dir, broker_dir=args.broker_dir, out=args.out,
-            rotate=args.rotate,
-        )
-    )
+    return _reader(accounts.central_account(args.name), args, args.out)
 
 
 def main_kiosk(argv: list[str] | None = None) -> int:
     """`lanewatch-central provision-kiosk NAME [--site SITE] [...]`."""
-    parser = argparse.ArgumentParser(
-        prog="lanewatch-central provision-kiosk",
-        description="Create a read-only account for lane summaries (a board screen, another agency).",
-        epilog="example: lanewatch-central provision-kiosk customs-lobby --site laocai-kimthanh2",
-    )
+    parser = _parser("provision-kiosk",
+                     "Create a read-only account for lane summaries (a board screen, another agency).",
+                     "customs-lobby --site laocai-kimthanh2")
     parser.add_argument("name", help="kiosk name; the account is kiosk.NAME")
     parser.add_argument("--site", help="only this site's summaries (default: every site)")
     parser.add_argument("--out", type=Path, help="bundle directory (default ./kiosk-NAME)")
-    _common(parser)
     args = parser.parse_args(argv)
-    return _finish(
-        lambda: provision_reader(
-            accounts.kiosk_account(args.name, args.site), pki_dir=args.ca_dir, broker_dir=args.broker_dir,
-            out=args.out or Path(f"kiosk-{args.name}"), rotate=args.rotate,
-        )
-    )
+    return _reader(accounts.kiosk_account(args.name, args.site), args, args.out or Path(f"kiosk-{args.name}"))
+
+
+def _reader(account: accounts.Account, args: argparse.Namespace, out: Path) -> int:
+    """The central and kiosk commands: a password account for a reader, from the common options."""
+    return _finish(lambda: provision_reader(account, pki_dir=args.ca_dir, broker_dir=args.broker_dir, out=out,
+                                            rotate=args.rotate))

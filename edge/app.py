@@ -17,6 +17,7 @@ from edge.sources import FrameSource
 from lanewatch import contract
 from lanewatch.contract import CameraHealth, ClockState, EnterEvent, ExitEvent, GateEvent, LaneStatus, OutboxHealth
 from lanewatch.ids import uuid7
+from lanewatch.sdnotify import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,9 @@ class CameraPipeline:
         self.source = FrameSource(camera, app.stop_event)
         self.analysis = CameraAnalysis(camera, detector)
         self.thread = threading.Thread(target=self.run, name=f"pipeline-{camera.id}", daemon=True)
-        self.last_progress = time.monotonic()
+        # Fed whenever the loop asks for a frame or waits for one; a loop stuck in analysis stops feeding it.
+        self.heartbeat = app.watchdog.register(f"camera {camera.id}", app.config.watchdog.stall_after_s)
+        self.source.on_wait = self.heartbeat.beat
 
     def run(self) -> None:
         try:
@@ -40,9 +43,10 @@ class CameraPipeline:
                     self.app.emit(self.lane, self.camera, crossing)
             for crossing in self.analysis.finish():
                 self.app.emit(self.lane, self.camera, crossing)
-                self.last_progress = time.monotonic()
+            self.heartbeat.close()  # the source ended: nothing more to wait for
         except Exception:
             log.exception("camera %s: analysis loop failed", self.camera.id)
+            self.app.exit_code = 1  # a failure, so that systemd restarts us
             self.app.stop_event.set()
             raise
 
@@ -57,9 +61,12 @@ class EdgeApp:
         self.config = config
         make_detector = detector_factory(config.detector)  # first: a bad model stops us before anything starts
         self.stop_event = threading.Event()
+        self.exit_code = 0
+        self.watchdog = Watchdog.for_systemd()
         self.outbox = Outbox(config.data_dir / "outbox.sqlite", config.outbox)
         self.publisher = Publisher(config.mqtt, config.site, config.edge_id, self.outbox,
                                    repair_after_s=config.outbox.repair_after_s)
+        self.publisher.on_progress = self.watchdog.register("publisher", config.watchdog.stall_after_s).beat
         self.pipelines = [CameraPipeline(self, lane, cam, make_detector()) for lane in config.lanes for cam in lane.cameras]
         self._last_alarm: str | None = None
 
@@ -108,13 +115,21 @@ class EdgeApp:
             p.source.start()
             p.thread.start()
         log.info("edge %s/%s running %d camera(s)", self.config.site, self.config.edge_id, len(self.pipelines))
+        self.watchdog.notifier.ready(f"{len(self.config.lanes)} lane(s), {len(self.pipelines)} camera(s)")
+        deadline = self.config.watchdog.stall_after_s + self.config.status_interval_s
+        status = self.watchdog.register("lane status", deadline)  # this loop below
+        self.watchdog.start()
         try:
             while not self.stop_event.wait(self.config.status_interval_s):
+                status.beat()
                 self.publish_status()
                 if exit_at_end and not any(p.thread.is_alive() for p in self.pipelines):
                     break
-            return self._drain(drain_timeout_s) if exit_at_end else 0
+            return self._drain(drain_timeout_s) if exit_at_end else self.exit_code
         finally:
+            self.watchdog.notifier.stopping()
+            self.watchdog.stop()
+            self.watchdog.notifier.close()
             self.stop_event.set()
             for p in self.pipelines:
                 p.source.join(timeout=5)  # no OpenCV read may still run when the interpreter exits

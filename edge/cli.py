@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 
 from lanewatch.config import ConfigError, load_config
 from lanewatch.logs import setup_logging
+from lanewatch.subcommands import Delegated, add_listing, dispatch
+
+EX_CONFIG = 78  # sysexits.h; the units' RestartPreventExitStatus=78: a bad config does not heal by restarting
 
 
 def _run(args: argparse.Namespace) -> int:
     from edge.app import EdgeApp
     from edge.config import EdgeConfig
+    from edge.detect.models import ModelError
+    from edge.exporter import collect
+    from lanewatch.prometheus import serve
 
-    config = load_config(args.config, EdgeConfig)
-    setup_logging(site=config.site, edge=config.edge_id)
-    app = EdgeApp(config)
+    try:
+        config = load_config(args.config, EdgeConfig)
+        setup_logging(site=config.site, edge=config.edge_id,
+                      cameras={cam.id: lane.id for lane in config.lanes for cam in lane.cameras})
+        app = EdgeApp(config)
+    except (ConfigError, ModelError) as exc:
+        print(f"lanewatch-edge: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    serve(config.prometheus, lambda: collect(app))
     signal.signal(signal.SIGTERM, lambda *_: app.stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: app.stop_event.set())
     return app.run(exit_at_end=args.exit_at_end, drain_timeout_s=args.drain_timeout)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from edge import doctor
+
+    return doctor.run(args)
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -43,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file and exit", epilog="example: lanewatch-edge check-config --config edge.yaml")
     check.add_argument("--config", required=True)
     check.set_defaults(func=_check_config)
+    from edge import doctor
+
+    doc = sub.add_parser("doctor", help="check config, model, cameras, weighbridges, broker, clock, disk and outbox",
+                         epilog="example: runuser -u lanewatch -G dialout -G video -- "
+                                "lanewatch-edge doctor --config /etc/lanewatch/edge/gate1.yaml")
+    doctor.add_arguments(doc)
+    doc.set_defaults(func=_doctor)
     from edge import loadgen
     from edge.detect.cli import add_commands
 
@@ -51,26 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog="example: lanewatch-edge loadgen --config edge.yaml --count 10000 --rate 500")
     loadgen.add_arguments(lg)
     lg.set_defaults(func=loadgen.run)
-    for name, text in DELEGATED_HELP.items():  # listed here, parsed by their own modules
-        sub.add_parser(name, help=text, add_help=False)
+    add_listing(sub, DELEGATED)
     return parser
 
 
 # Installer tools with parsers of their own: `lanewatch-edge NAME --help` shows their options.
-DELEGATED_HELP = {
-    "weighbridge": "read a weighbridge indicator and print each reading and stable weight as JSON lines",
-    "read-plate": "read the licence plate in each image, one JSON line per image",
+DELEGATED = {
+    "weighbridge": Delegated("read a weighbridge indicator and print each reading and stable weight as JSON lines",
+                             "edge.weighbridge.cli:main"),
+    "read-plate": Delegated("read the licence plate in each image, one JSON line per image", "edge.plates.cli:main"),
 }
-
-
-def _delegated(name: str):
-    if name == "weighbridge":
-        from edge.weighbridge.cli import main as weighbridge_main
-
-        return weighbridge_main
-    from edge.plates.cli import main as read_plate_main
-
-    return read_plate_main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     from edge.detect.models import ModelError
 
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] and argv[0] in DELEGATED_HELP:
-        return _delegated(argv[0])(argv[1:])
+    delegated = dispatch(argv, DELEGATED)
+    if delegated is not None:
+        return delegated
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -11,6 +11,8 @@ from pydantic import ByteSize, Field, ValidationInfo, field_validator, model_val
 from lanewatch.config import Section, resolve_path
 from lanewatch.contract import ID_PATTERN, Direction, check_id
 from lanewatch.mqtt import MqttSettings
+from lanewatch.prometheus import PrometheusSettings
+from lanewatch.sdnotify import WatchdogSettings
 
 Point = tuple[float, float]
 
@@ -236,6 +238,8 @@ class EdgeConfig(Section):
         default_factory=YoloOnnxDetectorConfig, description="the project's truck model unless configured otherwise"
     )
     lanes: list[LaneConfig] = Field(min_length=1)
+    prometheus: PrometheusSettings = Field(PrometheusSettings(), description="metrics endpoint; off by default")
+    watchdog: WatchdogSettings = Field(WatchdogSettings(), description="when a stalled loop gets the edge restarted")
 
     @field_validator("data_dir")
     @classmethod

@@ -26,11 +26,13 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from edge.outbox import Outbox
 from lanewatch import contract
 from lanewatch.contract import Receipt
 from lanewatch.mqtt import MqttSettings, connect_async, make_client
+from lanewatch.prometheus import Timings
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,10 @@ class Publisher:
         self.reconnects = 0
         self.resent = 0  # events sent again because a receipt showed the central lacks them
         self.receipt: Receipt | None = None  # the latest one, live or retained
+        self.latency = Timings()  # hand-over to paho -> broker's PUBACK, per delivered event
+        self._sent_at: dict[int, float] = {}  # paho mid -> monotonic hand-over time; pump thread only
+        # Called once per pump iteration (at least every 0.1 s, idle or not): the watchdog's proof of progress.
+        self.on_progress: Callable[[], None] = lambda: None
         # Filled by paho's network thread, drained by the pump. No lock of ours is taken inside a paho
         # callback: paho holds its own locks there, and publish() wants them too.
         self._acks: deque[tuple[int, int]] = deque()
@@ -135,6 +141,7 @@ class Publisher:
         hold_until, backoff = 0.0, 1.0
         live_at = max_changed_at = last_repair = 0.0  # monotonic times of receipts and repair checks
         while not self._stop.is_set():
+            self.on_progress()
             self._wake.wait(0.1)
             self._wake.clear()
             now = time.monotonic()
@@ -144,6 +151,7 @@ class Publisher:
                 hold_until, backoff = 0.0, 1.0  # a new connection: try at once
                 inflight.clear()
                 inflight_seqs.clear()
+                self._sent_at.clear()
             refused = self._take_acks(inflight, inflight_seqs)
             if refused:
                 cursor = min(cursor, min(s for s, _ in refused) - 1)
@@ -175,7 +183,9 @@ class Publisher:
                 if handed == room:
                     break
                 if item.seq not in inflight_seqs:
-                    inflight[self.client.publish(item.topic, item.payload, qos=1).mid] = item.seq
+                    mid = self.client.publish(item.topic, item.payload, qos=1).mid
+                    inflight[mid] = item.seq
+                    self._sent_at[mid] = time.monotonic()
                     inflight_seqs.add(item.seq)
                     handed += 1
                 cursor = item.seq
@@ -188,6 +198,7 @@ class Publisher:
         while self._acks:
             mid, code = self._acks.popleft()
             seq = inflight.pop(mid, None)
+            sent_at = self._sent_at.pop(mid, None)
             if seq is None:
                 continue  # status, availability, or a message of an earlier connection
             inflight_seqs.discard(seq)
@@ -195,6 +206,8 @@ class Publisher:
                 refused.append((seq, code))
             else:
                 delivered.append(seq)
+                if sent_at is not None:
+                    self.latency.observe(time.monotonic() - sent_at)
         self.outbox.mark_delivered(delivered)
         self._delivered_some = bool(delivered)
         return refused

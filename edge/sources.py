@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal
@@ -86,6 +86,9 @@ class FrameSource:
         self._delivered_at: deque[float] = deque(maxlen=600)
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._supervise, name=f"camera-{camera.id}", daemon=True)
+        # Called each time the consumer asks for a frame and every half second it waits for one: the
+        # watchdog's proof that the camera loop is alive, whether or not the camera sends anything.
+        self.on_wait: Callable[[], None] = lambda: None
 
     # ------------------------------------------------------------ consumer side
     def start(self) -> FrameSource:
@@ -94,6 +97,7 @@ class FrameSource:
 
     def frames(self) -> Iterator[Frame]:
         while True:
+            self.on_wait()
             try:
                 item = self._queue.get(timeout=0.5)
             except queue.Empty:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import pwd
 import shutil
 import signal
 import socket
@@ -43,6 +45,15 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.1)
     raise SystemExit(f"demo: nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def broker_user_line(var: Path) -> str:
+    """Started as root, Mosquitto switches to the `mosquitto` account, which cannot write its persistence
+    under a checkout it does not own. Run it as the checkout's owner instead: the broker's files then
+    belong to whoever owns var/demo, and no chown is needed (nor left behind)."""
+    if os.geteuid() != 0:
+        return ""  # an ordinary user's Mosquitto keeps its own identity
+    return f"user {pwd.getpwuid(var.stat().st_uid).pw_name}\n"
 
 
 def generate_world(out: Path, seed: int, duration: int) -> dict:
@@ -100,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     broker_port, http_port = free_port(18830), free_port(args.port)
     (var / "mosquitto").mkdir(exist_ok=True)
     conf = (ROOT / "configs" / "mosquitto" / "demo.conf").read_text()
-    (var / "mosquitto.conf").write_text(conf.replace("@PORT@", str(broker_port)).replace("@DATA@", str(var / "mosquitto")))
+    (var / "mosquitto.conf").write_text(conf.replace("@PORT@", str(broker_port)).replace("@DATA@", str(var / "mosquitto"))
+                                        + broker_user_line(var))
     edge_files = write_configs(var, world_dir, world, broker_port, http_port)
 
     procs: list[subprocess.Popen] = []

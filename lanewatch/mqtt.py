@@ -29,10 +29,33 @@ class MqttSettings(Section):
     port: int = Field(1883, ge=1, le=65535, description="broker port (8883 for TLS)")
     username: str | None = Field(None, description="account name on the broker")
     password: SecretStr | None = Field(None, description="account password")
+    password_file: Path | None = Field(None, description="file holding the account password (what "
+                                       "`provision-edge` writes; 0640 root:lanewatch), instead of `password`")
     tls: TlsSettings | None = Field(None, description="TLS settings; leave out only on a loopback demo broker")
     keepalive_s: int = Field(30, ge=5, le=600, description="MQTT keep-alive interval")
     reconnect_min_s: float = Field(1.0, ge=1, description="first reconnect delay (whole seconds)")
     reconnect_max_s: float = Field(60.0, ge=1, description="cap of the exponential reconnect delay (whole seconds)")
+
+    @field_validator("password_file")
+    @classmethod
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else resolve_path(value, info)
+
+    @model_validator(mode="after")
+    def _password_from_file(self) -> MqttSettings:
+        # Read once, at load: a missing or unreadable file is a config error (exit 78), not a crash later.
+        if self.password_file is None:
+            return self
+        if self.password is not None:
+            raise ValueError("give password or password_file, not both")
+        try:
+            text = self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read password_file {self.password_file}: {exc.strerror}") from None
+        if not text:
+            raise ValueError(f"password_file {self.password_file} is empty")
+        self.password = SecretStr(text)
+        return self
 
     @model_validator(mode="after")
     def _delays_in_order(self) -> MqttSettings:

@@ -39,11 +39,24 @@ import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 
+from pydantic import Field
+
+from lanewatch.config import Section
+
 log = logging.getLogger(__name__)
 
 # A unix datagram send blocks while the receiver's queue is full (net.unix.max_dgram_qlen, often
 # 10). systemd reads at once; should it not, the caller gives up after this long instead of hanging.
 SEND_TIMEOUT_S = 2.0
+
+
+class WatchdogSettings(Section):
+    """When a processing loop counts as stalled (see the module's notes); systemd's `WatchdogSec=` says
+    how often it wants a ping, this says how long a loop may go without progress before pings stop."""
+
+    stall_after_s: float = Field(60.0, gt=0, le=3600, description="a camera, publisher, ingest or aggregator "
+                                 "loop without progress for this long stops the watchdog pings, and systemd "
+                                 "restarts the service; keep it above the slowest frame's inference")
 
 
 def _socket_address(address: str) -> str | None:

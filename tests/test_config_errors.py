@@ -20,7 +20,7 @@ def run(tool: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_missing_file_is_named(tmp_path):
     result = run("edge", "run", "--config", str(tmp_path / "nope.yaml"))
-    assert result.returncode == 2
+    assert result.returncode == 78  # EX_CONFIG: systemd's RestartPreventExitStatus=78 does not restart it
     assert f"{tmp_path / 'nope.yaml'}: config file not found" in result.stderr
 
 
@@ -57,7 +57,7 @@ def test_yaml_syntax_error(tmp_path):
     path = tmp_path / "central.yaml"
     path.write_text("sites: [unclosed\n")
     result = run("central", "run", "--config", str(path))
-    assert result.returncode == 2 and "not valid YAML" in result.stderr
+    assert result.returncode == 78 and "not valid YAML" in result.stderr
 
 
 def test_central_unknown_key(tmp_path):
@@ -65,4 +65,4 @@ def test_central_unknown_key(tmp_path):
     path.write_text(yaml.safe_dump({"sites": [{"id": "laocai", "name": "x", "lanes": [{"id": "a", "direction": "export"}]}],
                                     "http": {"prot": 80}}))
     result = run("central", "run", "--config", str(path))
-    assert result.returncode == 2 and "http.prot: Extra inputs are not permitted" in result.stderr
+    assert result.returncode == 78 and "http.prot: Extra inputs are not permitted" in result.stderr

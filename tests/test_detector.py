@@ -160,6 +160,6 @@ def test_edge_stops_at_start_naming_the_bad_model(tmp_path):
     (tmp_path / "edge.yaml").write_text(yaml.safe_dump(config))
     result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "edge.yaml")],
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
+    assert result.returncode == 78  # EX_CONFIG: a bad model does not heal by restarting
     assert "transposed-output.onnx: output shape is [1, 144, 6], expected [1, 4+classes, N]" in result.stderr
     assert not (tmp_path / "edge" / "outbox.sqlite").exists()

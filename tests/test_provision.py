@@ -72,7 +72,7 @@ def test_provision_edge_writes_account_acl_and_bundle(site: dict[str, Path], tmp
     assert [lane["id"] for lane in config["lanes"]] == ["x1", "x2"]
     assert config["mqtt"] == {
         "host": "central.local", "port": 8883, "username": f"edge.{SITE}.gate1",
-        "password_file": "/etc/lanewatch/edge/gate1.mqtt-password", "ca_file": "/etc/lanewatch/edge/ca.crt",
+        "password_file": "/etc/lanewatch/edge/gate1.mqtt-password", "tls": {"ca_file": "/etc/lanewatch/edge/ca.crt"},
     }
     provision.provision_edge(SITE, "gate1", ["x1", "x2"], out=out, **site)  # no --broker-host:
     assert yaml.safe_load((out / "gate1.yaml").read_text())["mqtt"]["host"] == "10.20.0.5"  # first name in server.crt
@@ -258,3 +258,35 @@ def test_rendering_a_template_without_a_directive_fails() -> None:
     template = (REPO / "configs/mosquitto/mosquitto.conf").read_text().replace("acl_file ", "#acl_file ")
     with pytest.raises(ConfigTemplateError, match="lacks acl_file"):
         render(template, pki_dir=Path("/p"), broker_dir=Path("/b"), state_dir=Path("/s"), tls_port=1, cert_port=2)
+
+
+@pytest.mark.parametrize("auth", ["password", "certificate"])
+def test_the_config_skeleton_loads_once_cameras_are_added(site: dict[str, Path], tmp_path: Path, auth: str) -> None:
+    from edge.config import EdgeConfig
+    from lanewatch.config import load_config
+    from lanewatch.mqtt import make_client
+
+    out = tmp_path / "bundle"
+    provision.provision_edge(SITE, "gate1", ["x1"], out=out, auth=auth, **site)  # type: ignore[arg-type]
+    text = (out / "gate1.yaml").read_text().replace("/etc/lanewatch/edge", str(out))  # as installed, here
+    config = yaml.safe_load(text)
+    config["data_dir"] = str(tmp_path / "data")
+    config["lanes"][0]["cameras"] = [{"id": "cam1", "source": {"type": "file", "path": "cam1.mp4"}}]
+    (out / "gate1.yaml").write_text(yaml.safe_dump(config))
+    loaded = load_config(out / "gate1.yaml", EdgeConfig)
+    assert loaded.mqtt.tls is not None and loaded.mqtt.tls.ca_file == out / "ca.crt"
+    if auth == "password":
+        assert loaded.mqtt.password is not None
+        assert loaded.mqtt.password.get_secret_value() == (out / "gate1.mqtt-password").read_text().strip()
+    else:
+        assert loaded.mqtt.password is None and loaded.mqtt.tls.cert_file == out / "gate1.crt"
+    make_client(loaded.mqtt, "check")  # the TLS files load
+
+
+def test_a_missing_password_file_is_a_config_error(tmp_path: Path) -> None:
+    from lanewatch.config import ConfigError, load_config
+    from lanewatch.mqtt import MqttSettings
+
+    (tmp_path / "m.yaml").write_text("password_file: nope.txt\n")
+    with pytest.raises(ConfigError, match=f"cannot read password_file {tmp_path / 'nope.txt'}: No such file"):
+        load_config(tmp_path / "m.yaml", MqttSettings)
