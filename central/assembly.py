@@ -6,7 +6,7 @@ truck's enter; a *passage* is one gate-camera track's gate/weigh/exit events. A 
 an arrival to a passage, in this order of trust:
 
 1. `track` — both on the same edge with the same track id (one camera watches the whole lane).
-2. `plate` — the plate reads are close (OCR confusions cost little, see `central.plates_interim`)
+2. `plate` — the plate reads are close (OCR confusions cost little, `lanewatch.plates.plate_distance`)
    and each is the other's clearly best choice: no rival within `margin`.
 3. `plate_fifo` / `fifo` — order: a border lane is first in, first out. The matches of steps
    1–2 that keep queue order form a skeleton; between two skeleton matches the unmatched arrivals
@@ -29,17 +29,25 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from central.plates_interim import PlateDistance
 from lanewatch.contract import LaneEvent
 
 Method = Literal["track", "plate", "plate_fifo", "fifo"]
 Status = Literal["waiting", "processing", "complete", "lost", "partial"]
 GATE_SIDE = ("gate", "weigh", "exit")
+
+PlateDistance = Callable[[str, str], float]
+"""Distance between two normalised plate texts: 0 for equal plates, about 1 per differing character
+(`lanewatch.plates.plate_distance`, where OCR confusions cost less)."""
+
+SAME_PLATE_MAX = 0.75
+"""The largest `plate_distance` that still means "the same plate": up to three classic OCR confusions
+(0/O, 8/B… at 0.25 each) or a looser one with a classic one, but below one full substitution (1.0),
+so fleet plates one digit apart never join."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +98,7 @@ class AssemblyParams:
     """Assembly settings in seconds; see `central.config.AssemblySettings` for their meaning."""
 
     window_s: float = 7200.0
-    max_distance: float = 1.0
+    max_distance: float = SAME_PLATE_MAX
     margin: float = 0.5
     duplicate_s: float = 60.0
     fifo_max_block: int = 4
