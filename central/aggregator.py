@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from functools import lru_cache
 
 from central.assembly import SAME_PLATE_MAX, Assembly, AssemblyParams, LaneBook, Obs
 from central.config import CentralConfig, LaneDef, SiteDef
@@ -26,10 +25,10 @@ from central.metrics import (
     is_stale,
     lane_summary,
 )
+from central.platematch import join_distance
 from central.store import Store, iso_utc
 from lanewatch import contract
 from lanewatch.contract import LaneEvent, LaneStatus, LaneSummary
-from lanewatch.plates import plate_distance
 
 log = logging.getLogger(__name__)
 LaneKey = tuple[str, str]
@@ -66,8 +65,7 @@ class Aggregator:
         self.clock = clock
         self.params = assembly_params(config)
         self.metrics = metrics_params(config)
-        # Remembered per pair: assembly asks about the same plates on every recompute.
-        self.distance = lru_cache(maxsize=20_000)(plate_distance)
+        self.distance = join_distance(self.params.max_distance + self.params.margin)
         self.lanes: dict[LaneKey, tuple[SiteDef, LaneDef]] = {
             (s.id, ln.id): (s, ln) for s in config.sites for ln in s.lanes}
         self.books: dict[LaneKey, LaneBook] = {}
