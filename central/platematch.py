@@ -39,19 +39,25 @@ def _confusion_classes() -> dict[int, str]:
 _CLASSES = _confusion_classes()
 
 
+@lru_cache(maxsize=20_000)
+def _read(text: str) -> tuple[str, str]:
+    """A read as the shared rules normalise it, and as confusion classes."""
+    text = normalise(text)
+    return text, text.translate(_CLASSES)
+
+
 def _within_edits(a: str, b: str, k: int) -> bool:
     """Whether plain edit distance (every edit 1) between a and b is at most k; fast for small k."""
     if abs(len(a) - len(b)) > k:
         return False
-    i = 0
-    n = min(len(a), len(b))
+    i, n = 0, min(len(a), len(b))
     while i < n and a[i] == b[i]:
         i += 1
-    a, b = a[i:], b[i:]
+    a, b = a[i:], b[i:]  # now empty or differing at their first character
     if not a or not b:
         return len(a) + len(b) <= k
-    if k == 0:
-        return False
+    if k <= 1:  # one edit left, and it must be spent here: a substitution, a deletion or an insertion
+        return k == 1 and (a[1:] == b[1:] or a[1:] == b or a == b[1:])
     return (_within_edits(a[1:], b[1:], k - 1) or _within_edits(a[1:], b, k - 1)
             or _within_edits(a, b[1:], k - 1))
 
@@ -63,8 +69,8 @@ def join_distance(limit: float, cache_size: int = 50_000) -> Callable[[str, str]
 
     @lru_cache(maxsize=cache_size)
     def distance(a: str, b: str) -> float:
-        a, b = normalise(a), normalise(b)
-        if not _within_edits(a.translate(_CLASSES), b.translate(_CLASSES), edits):
+        (a, a_classes), (b, b_classes) = _read(a), _read(b)
+        if not _within_edits(a_classes, b_classes, edits):
             return float(edits + 1)
         return plate_distance(a, b)
 
