@@ -103,6 +103,9 @@ def lanes_snapshot(config: CentralConfig, store: Store) -> list[dict]:
     return out
 
 
+STREAM_KEEP_ALIVE_S = 15.0  # a comment line on the live stream this often keeps proxies from closing it
+
+
 def create_api(config: CentralConfig, broadcaster: Broadcaster) -> FastAPI:
     api = FastAPI(
         title="lanewatch central",
@@ -192,15 +195,25 @@ def create_api(config: CentralConfig, broadcaster: Broadcaster) -> FastAPI:
         async def events() -> AsyncIterator[str]:
             yield f"event: lanes\ndata: {await asyncio.to_thread(snapshot)}\n\n"
             listener = broadcaster.listen()
-            while True:
-                try:
-                    await asyncio.wait_for(anext(listener), timeout=15)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if await request.is_disconnected():
-                    break
-                yield f"event: lanes\ndata: {await asyncio.to_thread(snapshot)}\n\n"
+            # The wait for the next notice outlives keep-alives: `wait_for` would cancel it, and a cancelled
+            # `anext` closes the listener for good (the stream would go silent after its first keep-alive).
+            notice: asyncio.Future[str] | None = None
+            try:
+                while True:
+                    notice = notice or asyncio.ensure_future(anext(listener))
+                    done, _ = await asyncio.wait({notice}, timeout=STREAM_KEEP_ALIVE_S)
+                    if not done:
+                        yield ": keep-alive\n\n"
+                        continue
+                    notice.result()
+                    notice = None
+                    if await request.is_disconnected():
+                        break
+                    yield f"event: lanes\ndata: {await asyncio.to_thread(snapshot)}\n\n"
+            finally:
+                if notice is not None:
+                    notice.cancel()
+                await listener.aclose()
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
