@@ -42,6 +42,7 @@ def assembly_params(config: CentralConfig) -> AssemblyParams:
         window_s=a.window_min * 60,
         max_distance=a.plate_max_distance if a.plate_max_distance is not None else SAME_PLATE_MAX,
         margin=a.plate_margin, duplicate_s=a.duplicate_enter_s, fifo_max_block=a.fifo_max_block,
+        fifo_max_distance=a.fifo_max_distance,
         settle_s=a.settle_s,
     )
 
@@ -65,7 +66,8 @@ class Aggregator:
         self.clock = clock
         self.params = assembly_params(config)
         self.metrics = metrics_params(config)
-        self.distance = join_distance(self.params.max_distance + self.params.margin)
+        p = self.params
+        self.distance = join_distance(max(p.max_distance + p.margin, p.fifo_max_distance))
         self.lanes: dict[LaneKey, tuple[SiteDef, LaneDef]] = {
             (s.id, ln.id): (s, ln) for s in config.sites for ln in s.lanes}
         self.books: dict[LaneKey, LaneBook] = {}

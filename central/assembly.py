@@ -11,8 +11,9 @@ an arrival to a passage, in this order of trust:
 3. `plate_fifo` / `fifo` — order: a border lane is first in, first out. The matches of steps
    1–2 that keep queue order form a skeleton; between two skeleton matches the unmatched arrivals
    and passages are paired in order, but only when their counts agree (nobody left the queue,
-   no event was missed), the block is small, and no plate read contradicts a pair. `plate_fifo`
-   says the plates also agree (a tie the order broke); `fifo` says a read was missing.
+   no event was missed), the block is small, and no plate read contradicts a pair (one character
+   read wrong outright, up to `fifo_max_distance`, is an OCR error, not a contradiction). `plate_fifo`
+   says the plates also agree (a tie the order broke); `fifo` says a read was missing or one character off.
 
 Anything else stays unmatched rather than guessed: an arrival with no passage after the window
 is `lost`, a passage with no arrival is `partial`. The whole book is recomputed whenever events
@@ -102,6 +103,7 @@ class AssemblyParams:
     margin: float = 0.5
     duplicate_s: float = 60.0
     fifo_max_block: int = 4
+    fifo_max_distance: float = 1.0
     settle_s: float = 300.0
 
 
@@ -422,7 +424,7 @@ def _fill_blocks(arrivals: list[_Arrival], passages: list[_Passage], skeleton: l
         if not all(a.ts <= p.t <= a.ts + params.window_s for a, p in pairs):
             continue
         ds = [distances.between(a, p) for a, p in pairs]
-        if any(d is not None and d > params.max_distance for d in ds):
+        if any(d is not None and d > params.fifo_max_distance for d in ds):
             continue  # a plate contradicts the order: something unseen happened here
         rivals_closer = any(
             (other := distances.between(b, p)) is not None and d is not None and other + params.margin <= d
@@ -431,7 +433,7 @@ def _fill_blocks(arrivals: list[_Arrival], passages: list[_Passage], skeleton: l
         if rivals_closer:
             continue
         for (a, p), d in zip(pairs, ds, strict=True):
-            _join(a, p, "plate_fifo" if d is not None else "fifo", d)
+            _join(a, p, "plate_fifo" if d is not None and d <= params.max_distance else "fifo", d)
         if last:
             trailing = (0, 0)
     return trailing

@@ -61,6 +61,8 @@ class AssemblySettings(Section):
                                      "many seconds is the same truck (a broken track), not a new one")
     fifo_max_block: int = Field(4, ge=0, description="most trucks paired by queue order alone between two "
                                 "plate-matched trucks; 0 turns order-only matching off")
+    fifo_max_distance: float = Field(1.0, ge=0, description="largest plate distance that does not contradict a "
+                                     "pairing by queue order (1: one character read wrong outright)")
     settle_s: float = Field(300.0, ge=0, description="quiet time after which the last trucks of a drained queue "
                             "are paired by order")
 

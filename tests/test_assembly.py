@@ -16,7 +16,8 @@ from truthgen import DAY, busy_day
 from central.assembly import SAME_PLATE_MAX, AssemblyParams, LaneBook, Obs, Plate, assemble
 from lanewatch.plates import plate_distance
 
-P = AssemblyParams(window_s=7200, max_distance=SAME_PLATE_MAX, margin=0.5, duplicate_s=60, fifo_max_block=4, settle_s=300)
+P = AssemblyParams(window_s=7200, max_distance=SAME_PLATE_MAX, margin=0.5, duplicate_s=60, fifo_max_block=4,
+                   fifo_max_distance=1.0, settle_s=300)
 T0 = 1_800_000_000.0
 _ids = itertools.count(1)
 distance = plate_distance
@@ -77,9 +78,22 @@ def test_reads_within_the_threshold_join_by_plate(queue_read, gate_read):
     ("24C12345", "24C1Z3AS"),  # 2/Z, 4/A, 5/S: 0.25 + 0.5 + 0.25 = 1.0
 ])
 def test_reads_beyond_the_threshold_do_not_join(queue_read, gate_read):
-    assert plate_distance(queue_read, gate_read) > SAME_PLATE_MAX
+    d = plate_distance(queue_read, gate_read)
+    assert d > SAME_PLATE_MAX
     crossings = run(truck(0, 600, queue_read, gate_read, qt=1, gt=77), 1000).crossings
-    assert all(c.method is None for c in crossings)  # not by plate, and the contradiction stops queue order too
+    assert all(c.method in (None, "fifo") for c in crossings)  # never by plate
+    if d > P.fifo_max_distance:  # more than one character off contradicts queue order too
+        assert all(c.method is None for c in crossings)
+    else:  # one character read wrong outright: the lone pair is joined by order, the plates not vouching
+        assert [c.method for c in crossings] == ["fifo"]
+
+
+def test_one_wrong_character_does_not_stop_queue_order_between_plate_matches():
+    events = (truck(0, 300, "24C11111", "24C11111", 1, 1) + truck(60, 420, "24C22222", "24C22282", 2, 2)
+              + truck(120, 540, "24C33333", "24C33333", 3, 3))
+    crossings = run(events, 2000).crossings
+    assert [c.method for c in crossings] == ["plate", "fifo", "plate"]
+    assert crossings[1].plate_distance == 1.0 and crossings[1].wait_s == pytest.approx(360)
 
 
 def test_fleet_neighbours_each_join_their_own_passage_despite_slips():

@@ -131,7 +131,8 @@ def write(out: Path, trucks: list[Truck], start: datetime, seconds: int = 86400)
 
 
 def read(path: Path) -> list[Truck]:
-    return [Truck(**json.loads(line)) for line in open(path / "truth.jsonl")]
+    with open(path / "truth.jsonl") as f:
+        return [Truck(**json.loads(line)) for line in f]
 
 
 DAY = datetime(2026, 11, 29, 17, 0, tzinfo=timezone.utc)  # 2026-11-30 00:00 in Vietnam
@@ -141,8 +142,9 @@ def read_sim(path: Path) -> dict[str, list[Truck]]:
     """Trucks by lane from the simulator's `truth.jsonl` (`lanewatch-sim generate`), in this module's form.
     Cameras read the plates the simulator marks visible; a truck without a gate time left the queue."""
     lanes: dict[str, list[Truck]] = {}
-    for line in open(path / "truth.jsonl", encoding="utf-8"):
-        row = json.loads(line)
+    with open(path / "truth.jsonl", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    for row in rows:
 
         def at(name: str, row: dict = row) -> str | None:
             return row[name]["utc"] if row.get(name) else None
