@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import closing
 from datetime import timedelta, tzinfo
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -194,7 +194,7 @@ def create_api(config: CentralConfig, broadcaster: Broadcaster) -> FastAPI:
 
         async def events() -> AsyncIterator[str]:
             yield f"event: lanes\ndata: {await asyncio.to_thread(snapshot)}\n\n"
-            listener = broadcaster.listen()
+            listener = cast(AsyncGenerator[str, None], broadcaster.listen())
             # The wait for the next notice outlives keep-alives: `wait_for` would cancel it, and a cancelled
             # `anext` closes the listener for good (the stream would go silent after its first keep-alive).
             notice: asyncio.Future[str] | None = None

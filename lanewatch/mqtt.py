@@ -46,8 +46,9 @@ def make_client(settings: MqttSettings, client_id: str, *, protocol: mqtt.MQTTPr
                 persistent_session: bool = False) -> mqtt.Client:
     """A paho client (MQTT 5 unless asked otherwise, callback API v2) configured from settings; not yet
     connected. MQTT 3.1.1 fixes the session kind here (`persistent_session`); MQTT 5 in `connect_async`."""
-    extra = {} if protocol == mqtt.MQTTv5 else {"clean_session": not persistent_session}
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, **extra)
+    clean_session = None if protocol == mqtt.MQTTv5 else not persistent_session
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
+                         clean_session=clean_session)
     if settings.username is not None:
         password = settings.password.get_secret_value() if settings.password else None
         client.username_pw_set(settings.username, password)
