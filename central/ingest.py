@@ -72,7 +72,9 @@ class Ingest:
     def __init__(self, config: CentralConfig, on_change: Callable[[Change], None] | None = None):
         self.config = config
         self.on_change = on_change
-        self._queue: queue.Queue[tuple[int, mqtt.MQTTMessage] | None] = queue.Queue(maxsize=100_000)
+        # Unbounded, and cheap per message: what it can hold is bounded by what the broker queues for us
+        # (`max_queued_messages`), since each message is acknowledged only once it is stored.
+        self._queue: queue.SimpleQueue[tuple[int, mqtt.MQTTMessage] | None] = queue.SimpleQueue()
         # MQTT 3.1.1: it has all the ingest needs (a persistent session, QoS 1, manual acks), and paho
         # decodes its messages in half the time of MQTT 5 ones (no properties to unpack per message).
         self.client = make_client(config.mqtt, client_id=config.client_id, protocol=mqtt.MQTTv311,
