@@ -1,8 +1,8 @@
 """A small ground-truth generator for one busy border lane, in the simulator's truth format.
 
-Stand-in until the simulator (issue 3, `lanewatch-sim generate`) is merged: it makes only the
-truth — `truth.jsonl` (one truck per line: plates, weight, enter/gate/weigh/exit in UTC) and
-`queue.csv` (true queue length per second) — without any video. A single-server lane: trucks
+A fast synthetic day for unit tests of assembly, ingest and history (the accuracy test uses the
+simulator itself, `lanewatch-sim generate`, through `simtruth`): it makes only the truth —
+`truth.jsonl` (one truck per line: plates, weight, enter/gate/weigh/exit in UTC) and `queue.csv` (true queue length per second) — without any video. A single-server lane: trucks
 arrive (Poisson, rate varying over the day), queue, take the gate when the weighbridge is free,
 are weighed and inspected, and leave. Rates are chosen so the queue builds past 30 trucks and drains.
 """
