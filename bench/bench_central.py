@@ -1,5 +1,5 @@
-"""The central service: sustained ingest from Mosquitto, history queries over 10 million crossings,
-CSV export, lane recompute time, and the central process's resident memory.
+"""The central service: sustained ingest from Mosquitto, accuracy on a busy simulated day, history queries
+over 10 million crossings, CSV export, lane recompute time, and the central process's resident memory.
 
 The 10-million-crossing database is generated once with bulk SQL into var/bench/ (a few minutes and
 a few GB) and reused by later runs; delete the file to regenerate it.
@@ -349,8 +349,38 @@ def bench_recompute() -> list[dict]:
              "unit": "ms", "target": "", "ok": None}]
 
 
+def bench_accuracy() -> list[dict]:
+    """The accuracy test's figures (tests/test_accuracy.py): a busy simulated day on two lanes, from the
+    simulator's truth with edge noise and imperfect delivery."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import test_accuracy as acc
+    from simtruth import simulate
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        day = simulate(Path(tmp) / "sim", seed=acc.SEED, duration_s=acc.DAY_S, lanes=2, scenario="busy")
+        for lane, f in acc.measure(Path(tmp) / "central.sqlite", day).items():
+            assembled = f.assembled_right / f.crossed
+            queue = f.queue_within_1 / f.queue_minutes
+            waiting = f.waiting_within_1 / f.queue_minutes
+            error = statistics.median(f.crossing_errors)
+            expected = f.expected_within_20 / f.expected_samples if f.expected_samples else 0.0
+            rows += [
+                {"name": f"accuracy {lane} ({f.trucks} trucks, up to {f.max_waiting} waiting): crossings assembled "
+                         f"({f.wrong_joins} wrong joins)", "value": f"{assembled:.1%}", "unit": "",
+                 "target": ">= 98%, 0 wrong", "ok": assembled >= 0.98 and f.wrong_joins == 0},
+                {"name": f"  {lane}: minutes with queue length within ±1 (waiting: {waiting:.1%})",
+                 "value": f"{queue:.1%}", "unit": "", "target": ">= 95%", "ok": queue >= 0.95 and waiting >= 0.95},
+                {"name": f"  {lane}: median |error| of crossing time", "value": error, "unit": "s", "target": "<= 2",
+                 "ok": error <= 2},
+                {"name": f"  {lane}: expected wait within 20% of the next truck's ({f.expected_samples} stable min)",
+                 "value": f"{expected:.1%}", "unit": "", "target": ">= 80%", "ok": expected >= 0.8},
+            ]
+    return rows
+
+
 def run() -> list[dict]:
-    return bench_ingest() + bench_recompute() + bench_history()
+    return bench_ingest() + bench_recompute() + bench_accuracy() + bench_history()
 
 
 if __name__ == "__main__":

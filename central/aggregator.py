@@ -14,8 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from central import plates_interim
-from central.assembly import Assembly, AssemblyParams, LaneBook, Obs
+from central.assembly import SAME_PLATE_MAX, Assembly, AssemblyParams, LaneBook, Obs
 from central.config import CentralConfig, LaneDef, SiteDef
 from central.metrics import (
     Finished,
@@ -26,6 +25,7 @@ from central.metrics import (
     is_stale,
     lane_summary,
 )
+from central.platematch import join_distance
 from central.store import Store, iso_utc
 from lanewatch import contract
 from lanewatch.contract import LaneEvent, LaneStatus, LaneSummary
@@ -40,8 +40,9 @@ def assembly_params(config: CentralConfig) -> AssemblyParams:
     a = config.assembly
     return AssemblyParams(
         window_s=a.window_min * 60,
-        max_distance=a.plate_max_distance if a.plate_max_distance is not None else plates_interim.SAME_PLATE_MAX,
+        max_distance=a.plate_max_distance if a.plate_max_distance is not None else SAME_PLATE_MAX,
         margin=a.plate_margin, duplicate_s=a.duplicate_enter_s, fifo_max_block=a.fifo_max_block,
+        fifo_max_distance=a.fifo_max_distance,
         settle_s=a.settle_s,
     )
 
@@ -65,7 +66,8 @@ class Aggregator:
         self.clock = clock
         self.params = assembly_params(config)
         self.metrics = metrics_params(config)
-        self.distance = plates_interim.cached(plates_interim.distance)
+        p = self.params
+        self.distance = join_distance(max(p.max_distance + p.margin, p.fifo_max_distance))
         self.lanes: dict[LaneKey, tuple[SiteDef, LaneDef]] = {
             (s.id, ln.id): (s, ln) for s in config.sites for ln in s.lanes}
         self.books: dict[LaneKey, LaneBook] = {}

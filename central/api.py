@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import closing
 from datetime import timedelta, tzinfo
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -102,6 +102,9 @@ def lanes_snapshot(config: CentralConfig, store: Store) -> list[dict]:
                 "recent_events": store.recent_events(site.id, lane.id, limit=8),
             })
     return out
+
+
+STREAM_KEEP_ALIVE_S = 15.0  # a comment line on the live stream this often keeps proxies from closing it
 
 
 def create_api(config: CentralConfig, broadcaster: Broadcaster) -> FastAPI:
@@ -192,16 +195,26 @@ def create_api(config: CentralConfig, broadcaster: Broadcaster) -> FastAPI:
 
         async def events() -> AsyncIterator[str]:
             yield f"event: lanes\ndata: {await asyncio.to_thread(snapshot)}\n\n"
-            listener = broadcaster.listen()
-            while True:
-                try:
-                    await asyncio.wait_for(anext(listener), timeout=15)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if await request.is_disconnected():
-                    break
-                yield f"event: lanes\ndata: {await asyncio.to_thread(snapshot)}\n\n"
+            listener = cast(AsyncGenerator[str, None], broadcaster.listen())
+            # The wait for the next notice outlives keep-alives: `wait_for` would cancel it, and a cancelled
+            # `anext` closes the listener for good (the stream would go silent after its first keep-alive).
+            notice: asyncio.Future[str] | None = None
+            try:
+                while True:
+                    notice = notice or asyncio.ensure_future(anext(listener))
+                    done, _ = await asyncio.wait({notice}, timeout=STREAM_KEEP_ALIVE_S)
+                    if not done:
+                        yield ": keep-alive\n\n"
+                        continue
+                    notice.result()
+                    notice = None
+                    if await request.is_disconnected():
+                        break
+                    yield f"event: lanes\ndata: {await asyncio.to_thread(snapshot)}\n\n"
+            finally:
+                if notice is not None:
+                    notice.cancel()
+                await listener.aclose()
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 

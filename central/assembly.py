@@ -6,13 +6,14 @@ truck's enter; a *passage* is one gate-camera track's gate/weigh/exit events. A 
 an arrival to a passage, in this order of trust:
 
 1. `track` — both on the same edge with the same track id (one camera watches the whole lane).
-2. `plate` — the plate reads are close (OCR confusions cost little, see `central.plates_interim`)
+2. `plate` — the plate reads are close (OCR confusions cost little, `lanewatch.plates.plate_distance`)
    and each is the other's clearly best choice: no rival within `margin`.
 3. `plate_fifo` / `fifo` — order: a border lane is first in, first out. The matches of steps
    1–2 that keep queue order form a skeleton; between two skeleton matches the unmatched arrivals
    and passages are paired in order, but only when their counts agree (nobody left the queue,
-   no event was missed), the block is small, and no plate read contradicts a pair. `plate_fifo`
-   says the plates also agree (a tie the order broke); `fifo` says a read was missing.
+   no event was missed), the block is small, and no plate read contradicts a pair (one character
+   read wrong outright, up to `fifo_max_distance`, is an OCR error, not a contradiction). `plate_fifo`
+   says the plates also agree (a tie the order broke); `fifo` says a read was missing or one character off.
 
 Anything else stays unmatched rather than guessed: an arrival with no passage after the window
 is `lost`, a passage with no arrival is `partial`. The whole book is recomputed whenever events
@@ -29,17 +30,25 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from central.plates_interim import PlateDistance
 from lanewatch.contract import LaneEvent
 
 Method = Literal["track", "plate", "plate_fifo", "fifo"]
 Status = Literal["waiting", "processing", "complete", "lost", "partial"]
 GATE_SIDE = ("gate", "weigh", "exit")
+
+PlateDistance = Callable[[str, str], float]
+"""Distance between two normalised plate texts: 0 for equal plates, about 1 per differing character
+(`lanewatch.plates.plate_distance`, where OCR confusions cost less)."""
+
+SAME_PLATE_MAX = 0.75
+"""The largest `plate_distance` that still means "the same plate": up to three classic OCR confusions
+(0/O, 8/B… at 0.25 each) or a looser one with a classic one, but below one full substitution (1.0),
+so fleet plates one digit apart never join."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +99,11 @@ class AssemblyParams:
     """Assembly settings in seconds; see `central.config.AssemblySettings` for their meaning."""
 
     window_s: float = 7200.0
-    max_distance: float = 1.0
+    max_distance: float = SAME_PLATE_MAX
     margin: float = 0.5
     duplicate_s: float = 60.0
     fifo_max_block: int = 4
+    fifo_max_distance: float = 1.0
     settle_s: float = 300.0
 
 
@@ -414,7 +424,7 @@ def _fill_blocks(arrivals: list[_Arrival], passages: list[_Passage], skeleton: l
         if not all(a.ts <= p.t <= a.ts + params.window_s for a, p in pairs):
             continue
         ds = [distances.between(a, p) for a, p in pairs]
-        if any(d is not None and d > params.max_distance for d in ds):
+        if any(d is not None and d > params.fifo_max_distance for d in ds):
             continue  # a plate contradicts the order: something unseen happened here
         rivals_closer = any(
             (other := distances.between(b, p)) is not None and d is not None and other + params.margin <= d
@@ -423,7 +433,7 @@ def _fill_blocks(arrivals: list[_Arrival], passages: list[_Passage], skeleton: l
         if rivals_closer:
             continue
         for (a, p), d in zip(pairs, ds, strict=True):
-            _join(a, p, "plate_fifo" if d is not None else "fifo", d)
+            _join(a, p, "plate_fifo" if d is not None and d <= params.max_distance else "fifo", d)
         if last:
             trailing = (0, 0)
     return trailing

@@ -55,13 +55,16 @@ class AssemblySettings(Section):
     window_min: float = Field(120.0, gt=0, le=24 * 60, description="longest wait from enter to gate that is still "
                               "joined; an enter without a gate after this long is `lost`")
     plate_max_distance: float | None = Field(None, ge=0, description="largest plate distance that still counts as "
-                                             "the same plate; unset: what the plate distance in use recommends")
+                                             "the same plate; unset: 0.75 (three OCR confusions, below one full "
+                                             "substitution)")
     plate_margin: float = Field(0.5, gt=0, description="how much closer the best plate must be than the next one; "
                                 "closer rivals make the match ambiguous and it is left to order (FIFO) or unmatched")
     duplicate_enter_s: float = Field(60.0, ge=0, description="a second enter of the same plate or track within this "
                                      "many seconds is the same truck (a broken track), not a new one")
     fifo_max_block: int = Field(4, ge=0, description="most trucks paired by queue order alone between two "
                                 "plate-matched trucks; 0 turns order-only matching off")
+    fifo_max_distance: float = Field(1.0, ge=0, description="largest plate distance that does not contradict a "
+                                     "pairing by queue order (1: one character read wrong outright)")
     settle_s: float = Field(300.0, ge=0, description="quiet time after which the last trucks of a drained queue "
                             "are paired by order")
 

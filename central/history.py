@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from central import plates_interim
+from lanewatch.plates import normalise
 
 ZONE_ALIASES = {"vn": "Asia/Ho_Chi_Minh", "cn": "Asia/Shanghai", "utc": "UTC"}
 STATUSES = ("waiting", "processing", "complete", "lost", "partial")
@@ -97,9 +97,9 @@ class Filter:
             raise QueryError(f"from ({self.start.isoformat()}) must be before to ({self.end.isoformat()})")
         if self.status is not None and self.status not in STATUSES:
             raise QueryError(f"status must be one of {', '.join(STATUSES)}; got {self.status!r}")
-        if self.plate is not None and not plates_interim.normalise(self.plate):
+        if self.plate is not None and not normalise(self.plate):
             raise QueryError("plate must contain letters or digits")
-        if self.plate_part is not None and not plates_interim.normalise(self.plate_part):
+        if self.plate_part is not None and not normalise(self.plate_part):
             raise QueryError("plate_contains must contain letters or digits")
         return self
 
@@ -162,9 +162,9 @@ def _where(conn: sqlite3.Connection, flt: Filter) -> tuple[list[str], list] | No
         params.append(stored(flt.end))
     if flt.plate is not None:
         clauses.append("plate = ?")
-        params.append(plates_interim.normalise(flt.plate))
+        params.append(normalise(flt.plate))
     if flt.plate_part is not None:
-        part = plates_interim.normalise(flt.plate_part)
+        part = normalise(flt.plate_part)
         plates = _matching_plates(conn, part)
         if plates == []:
             return None

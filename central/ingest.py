@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -72,8 +73,13 @@ class Ingest:
     def __init__(self, config: CentralConfig, on_change: Callable[[Change], None] | None = None):
         self.config = config
         self.on_change = on_change
-        self._queue: queue.Queue[tuple[int, mqtt.MQTTMessage] | None] = queue.Queue(maxsize=100_000)
-        self.client = make_client(config.mqtt, client_id=config.client_id)
+        # Unbounded, and cheap per message: what it can hold is bounded by what the broker queues for us
+        # (`max_queued_messages`), since each message is acknowledged only once it is stored.
+        self._queue: queue.SimpleQueue[tuple[int, mqtt.MQTTMessage] | None] = queue.SimpleQueue()
+        # MQTT 3.1.1: it has all the ingest needs (a persistent session, QoS 1, manual acks), and paho
+        # decodes its messages in half the time of MQTT 5 ones (no properties to unpack per message).
+        self.client = make_client(config.mqtt, client_id=config.client_id, protocol=mqtt.MQTTv311,
+                                  persistent_session=True)
         self.client.manual_ack_set(True)
         self._generation = 0  # connections so far: an ack is only valid on the connection its message came on
         self.client.on_connect = self._on_connect
@@ -225,6 +231,7 @@ class Ingest:
         events: list[contract.LaneEvent] = []
         statuses: list[contract.LaneStatus] = []
         lanes: set[tuple[str, str]] = set()
+        now = datetime.now(timezone.utc)
         for msg in batch:
             try:
                 kind = contract.parse_topic(msg.topic)
@@ -237,7 +244,7 @@ class Ingest:
                     statuses.append(status)
                     self.counts["statuses"] += 1
                 else:
-                    event = contract.decode_event(msg.topic, msg.payload)
+                    event = contract.decode_event(msg.topic, msg.payload, now)
                     decoded.append(event)
                     self._check_known(event.site, event.lane)
                     events.append(event)

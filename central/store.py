@@ -272,8 +272,11 @@ class Store:
 
     # ------------------------------------------------------------ per-edge sequences
     def put_sequences(self, rows: list[dict]) -> None:
+        # Plain SQL: after every stored batch, where sqlite-utils' table lookups would cost more than the write.
+        columns = ("site", "edge", "max_seq", "max_ts", "received", "missing", "resets", "gaps", "updated_at")
+        sql = f"INSERT OR REPLACE INTO edge_sequences ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         with self.db.conn:
-            self.db["edge_sequences"].upsert_all(rows, pk=("site", "edge"))
+            self.db.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
 
     def sequences(self) -> list[dict]:
         return list(self.db["edge_sequences"].rows_where(order_by="site, edge"))

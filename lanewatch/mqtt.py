@@ -65,9 +65,13 @@ class MqttSettings(Section):
         return self
 
 
-def make_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
-    """A paho client (MQTT 5, callback API v2) configured from settings; not yet connected."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+def make_client(settings: MqttSettings, client_id: str, *, protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5,
+                persistent_session: bool = False) -> mqtt.Client:
+    """A paho client (MQTT 5 unless asked otherwise, callback API v2) configured from settings; not yet
+    connected. MQTT 3.1.1 fixes the session kind here (`persistent_session`); MQTT 5 in `connect_async`."""
+    clean_session = None if protocol == mqtt.MQTTv5 else not persistent_session
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
+                         clean_session=clean_session)
     if settings.username is not None:
         password = settings.password.get_secret_value() if settings.password else None
         client.username_pw_set(settings.username, password)
@@ -86,8 +90,12 @@ def connect_async(client: mqtt.Client, settings: MqttSettings, *, persistent_ses
     """Start connecting in the background; paho's loop then reconnects with capped backoff by itself.
 
     A persistent session (clean start off, expiry one week — longer than any maintenance window)
-    makes the broker keep QoS 1 messages for a subscriber while it is away.
+    makes the broker keep QoS 1 messages for a subscriber while it is away. An MQTT 3.1.1 client's
+    session kind was set by `make_client`; its persistent session lasts as long as the broker keeps it.
     """
+    if client.protocol != mqtt.MQTTv5:
+        client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
+        return
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 7 * 24 * 3600 if persistent_session else 0
     client.connect_async(

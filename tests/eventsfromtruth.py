@@ -3,10 +3,17 @@
 The queue edge watches the entry line and publishes `enter` with its own track ids; the gate edge
 publishes `gate`, `weigh` and `exit` with other track ids. Both read plates, imperfectly:
 
-- `confusion_rate`: a plate read has one OCR confusion (0/O, 8/B, 1/I, 5/S, 2/Z, 6/G);
-- `missing_plate_rate`: a camera reads no plate at all for the truck;
+- `confusion_rate`: a plate read has one OCR confusion, as the shared plate rules know them
+  (`lanewatch.plates`: a digit read as a letter it looks like, 0→O/D/Q, 8→B…, or the reverse);
+- `misread_rate`: a plate read has one character wrong outright (another digit or letter);
+- `missing_plate_rate`: a camera reads no plate at all for the truck (`queue_missing_plate_rate`
+  overrides it for the queue camera, whose plates are small);
 - `jitter_frames`: every time is off by up to this many frames (`fps`), both clocks alike;
-- `drop_rate`: a camera misses a truck's event entirely (for robustness tests, not accuracy).
+- `drop_rate`: a camera misses a truck's event entirely.
+
+Delivery (`Stream.deliveries`: when each event reaches the central) is imperfect too:
+`latency_s` of network and outbox delay, `duplicate_rate` of events delivered a second time
+(QoS 1 redelivery), and an `outage` of one edge whose events then arrive late, as a backlog.
 
 Every event knows its truck (`truth_of`), so tests can tell right joins from wrong ones.
 """
@@ -20,9 +27,11 @@ from datetime import datetime, timezone
 from truthgen import Truck, parse
 
 from lanewatch.contract import ClockState, EnterEvent, ExitEvent, GateEvent, LaneEvent, PlateRead, WeighEvent
+from lanewatch.plates import TO_DIGIT, TO_LETTER
 
-CONFUSIONS = {"0": "O", "O": "0", "8": "B", "B": "8", "1": "I", "I": "1", "5": "S", "S": "5", "2": "Z", "Z": "2",
-              "6": "G", "G": "6"}
+# What each character is misread as, from the shared plate rules' confusion tables.
+CONFUSIONS = {ch: TO_LETTER.get(ch, "") + TO_DIGIT.get(ch, "") for ch in set(TO_LETTER) | set(TO_DIGIT)}
+OTHERS = "0123456789ACDHKLMN"
 
 
 @dataclass
@@ -33,6 +42,11 @@ class Knobs:
     fps: float = 10.0
     drop_rate: float = 0.0
     seed: int = 7
+    misread_rate: float = 0.0
+    queue_missing_plate_rate: float | None = None
+    latency_s: tuple[float, float] = (0.05, 1.5)
+    duplicate_rate: float = 0.0
+    outage: tuple[str, float, float] | None = None  # (edge, start, length) in seconds of the truth's UTC epoch
 
 
 @dataclass
@@ -47,6 +61,7 @@ class EdgeClock:
 class Stream:
     events: list[LaneEvent] = field(default_factory=list)
     truth_of: dict[str, str] = field(default_factory=dict)  # event id -> truck id
+    deliveries: list[tuple[float, LaneEvent]] = field(default_factory=list)  # (UTC epoch it reaches the central, event)
 
 
 def _uuid7_at(ms: int, counter: int, rng: random.Random) -> str:
@@ -57,17 +72,19 @@ def _uuid7_at(ms: int, counter: int, rng: random.Random) -> str:
 
 
 def _read(text: str, knobs: Knobs, rng: random.Random) -> str:
-    if rng.random() >= knobs.confusion_rate:
-        return text
-    spots = [i for i, ch in enumerate(text) if ch in CONFUSIONS]
-    if not spots:
-        return text
-    i = rng.choice(spots)
-    return text[:i] + CONFUSIONS[text[i]] + text[i + 1:]
+    if rng.random() < knobs.confusion_rate:
+        spots = [i for i, ch in enumerate(text) if CONFUSIONS.get(ch)]
+        if spots:
+            i = rng.choice(spots)
+            text = text[:i] + rng.choice(CONFUSIONS[text[i]]) + text[i + 1:]
+    if knobs.misread_rate and rng.random() < knobs.misread_rate:
+        i = rng.randrange(len(text))
+        text = text[:i] + rng.choice(OTHERS.replace(text[i], "")) + text[i + 1:]
+    return text
 
 
-def _plates(truck: Truck, knobs: Knobs, rng: random.Random) -> tuple[PlateRead, ...]:
-    if rng.random() < knobs.missing_plate_rate:
+def _plates(truck: Truck, knobs: Knobs, rng: random.Random, missing: float | None = None) -> tuple[PlateRead, ...]:
+    if rng.random() < (knobs.missing_plate_rate if missing is None else missing):
         return ()
     return tuple(
         PlateRead(text=_read(p["text"], knobs, rng), country=p["country"], rows=p["rows"], role=p["role"],
@@ -89,7 +106,7 @@ def events_from_truth(trucks: list[Truck], site: str, lane: str, knobs: Knobs | 
         q, g = clocks[queue_edge], clocks[gate_edge]
         q.track += 1
         g.track += 1
-        queue_plates = _plates(truck, knobs, rng)
+        queue_plates = _plates(truck, knobs, rng, knobs.queue_missing_plate_rate)
         gate_plates = _plates(truck, knobs, rng)
         exit_plates = gate_plates if rng.random() < 0.7 else _plates(truck, knobs, rng) or gate_plates
         planned = [(truck.enter, queue_edge, EnterEvent, q.track, queue_plates, {})]
@@ -115,4 +132,23 @@ def events_from_truth(trucks: list[Truck], site: str, lane: str, knobs: Knobs | 
                     clock=clock_state, track_id=track, plates=plates, **extra)
         stream.events.append(event)
         stream.truth_of[event.id] = truck.id
+    stream.deliveries = _deliveries(stream.events, knobs, random.Random(knobs.seed + 1))
     return stream
+
+
+def _deliveries(events: list[LaneEvent], knobs: Knobs, rng: random.Random) -> list[tuple[float, LaneEvent]]:
+    """When each event reaches the central: after some latency; a few twice; one edge's late after an outage
+    (its backlog then comes in order, quickly)."""
+    out = []
+    backlog = 0
+    for e in events:  # in time order
+        at = e.ts.timestamp() + rng.uniform(*knobs.latency_s)
+        if knobs.outage is not None:
+            edge, start, length = knobs.outage
+            if e.edge == edge and start <= e.ts.timestamp() < start + length:
+                backlog += 1
+                at = start + length + 0.02 * backlog
+        out.append((at, e))
+        if rng.random() < knobs.duplicate_rate:
+            out.append((at + rng.uniform(1, 90), e))
+    return sorted(out, key=lambda d: d[0])

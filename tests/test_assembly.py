@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import replace
+from functools import lru_cache
 
 import pytest
 from eventsfromtruth import Knobs, events_from_truth
@@ -12,12 +13,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from truthgen import DAY, busy_day
 
-from central.assembly import AssemblyParams, LaneBook, Obs, Plate, assemble
-from central.plates_interim import cached, distance
+from central.assembly import SAME_PLATE_MAX, AssemblyParams, LaneBook, Obs, Plate, assemble
+from lanewatch.plates import plate_distance
 
-P = AssemblyParams(window_s=7200, max_distance=1.0, margin=0.5, duplicate_s=60, fifo_max_block=4, settle_s=300)
+P = AssemblyParams(window_s=7200, max_distance=SAME_PLATE_MAX, margin=0.5, duplicate_s=60, fifo_max_block=4,
+                   fifo_max_distance=1.0, settle_s=300)
 T0 = 1_800_000_000.0
 _ids = itertools.count(1)
+distance = plate_distance
+
+
+def cached(fn):
+    return lru_cache(maxsize=20_000)(fn)
 
 
 def ev(type_: str, t: float, edge: str, track: int | None, plate: str | None = None, role: str = "vehicle",
@@ -49,9 +56,69 @@ def test_same_edge_joins_by_track_and_measures_on_the_monotonic_clock():
 def test_two_edges_join_by_plate_despite_an_ocr_slip():
     events = truck(0, 600, "24C12345", "24C1234S", qt=1, gt=77)
     (c,) = run(events, 1000).crossings
-    assert (c.status, c.method, c.plate_distance) == ("complete", "plate", 1.0)
+    assert (c.status, c.method, c.plate_distance) == ("complete", "plate", 0.25)  # 5/S: a classic confusion
     assert c.wait_s == pytest.approx(600) and c.processing_s == pytest.approx(90) and c.crossing_s == pytest.approx(690)
     assert c.weight_kg == 30000.0 and set(c.event_ids) == {e.id for e in events}
+
+
+@pytest.mark.parametrize("queue_read, gate_read", [
+    ("24C10885", "24CI0B8S"),  # three classic confusions (1/I, 8/B, 5/S): 0.75
+    ("24C10885", "24CL0885"),  # a looser one (1/L, 0.5)
+    ("云G12345", "云GI2345"),
+])
+def test_reads_within_the_threshold_join_by_plate(queue_read, gate_read):
+    assert plate_distance(queue_read, gate_read) <= SAME_PLATE_MAX
+    (c,) = run(truck(0, 600, queue_read, gate_read, qt=1, gt=77), 1000).crossings
+    assert (c.status, c.method) == ("complete", "plate")
+
+
+@pytest.mark.parametrize("queue_read, gate_read", [
+    ("24C12345", "24C12346"),  # fleet neighbours, one digit apart: 1.0
+    ("24C10885", "24CI0B8SS"),  # four slips (one an extra character) is another truck
+    ("24C12345", "24C1Z3AS"),  # 2/Z, 4/A, 5/S: 0.25 + 0.5 + 0.25 = 1.0
+])
+def test_reads_beyond_the_threshold_do_not_join(queue_read, gate_read):
+    d = plate_distance(queue_read, gate_read)
+    assert d > SAME_PLATE_MAX
+    crossings = run(truck(0, 600, queue_read, gate_read, qt=1, gt=77), 1000).crossings
+    assert all(c.method in (None, "fifo") for c in crossings)  # never by plate
+    if d > P.fifo_max_distance:  # more than one character off contradicts queue order too
+        assert all(c.method is None for c in crossings)
+    else:  # one character read wrong outright: the lone pair is joined by order, the plates not vouching
+        assert [c.method for c in crossings] == ["fifo"]
+
+
+def test_one_wrong_character_does_not_stop_queue_order_between_plate_matches():
+    events = (truck(0, 300, "24C11111", "24C11111", 1, 1) + truck(60, 420, "24C22222", "24C22282", 2, 2)
+              + truck(120, 540, "24C33333", "24C33333", 3, 3))
+    crossings = run(events, 2000).crossings
+    assert [c.method for c in crossings] == ["plate", "fifo", "plate"]
+    assert crossings[1].plate_distance == 1.0 and crossings[1].wait_s == pytest.approx(360)
+
+
+def test_fleet_neighbours_each_join_their_own_passage_despite_slips():
+    events = (truck(0, 300, "24C12345", "24CI2345", 1, 1) + truck(60, 420, "24C12346", "24C1234G", 2, 2))
+    crossings = run(events, 2000).crossings
+    assert [c.method for c in crossings] == ["plate", "plate"]
+    for c in crossings:
+        reads = {e.plates[0].text for e in events if e.id in c.event_ids}
+        assert reads in ({"24C12345", "24CI2345"}, {"24C12346", "24C1234G"})
+
+
+@given(st.text("0123456789", min_size=5, max_size=5), st.integers(0, 4), st.data())
+def test_threshold_separates_ocr_slips_from_other_plates(digits, spot, data):
+    """With the shared rules: up to three classic confusions stay within `SAME_PLATE_MAX`; a plate
+    differing in one digit (a fleet neighbour), or anything beyond, does not."""
+    plate = "24C" + digits
+    other = str((int(digits[spot]) + data.draw(st.integers(1, 9))) % 10)
+    neighbour = plate[:3 + spot] + other + plate[4 + spot:]
+    assert plate_distance(plate, neighbour) > SAME_PLATE_MAX
+    classic = {"0": "O", "8": "B", "1": "I", "5": "S", "2": "Z", "6": "G"}
+    spots = [i for i, ch in enumerate(plate) if ch in classic]
+    slipped = plate
+    for i in data.draw(st.lists(st.sampled_from(spots), max_size=3, unique=True)) if spots else []:
+        slipped = slipped[:i] + classic[slipped[i]] + slipped[i + 1:]
+    assert plate_distance(plate, slipped) <= SAME_PLATE_MAX
 
 
 def test_ambiguous_plates_are_not_guessed_when_order_cannot_decide():

@@ -165,6 +165,26 @@ def test_out_of_range_parameters_get_a_4xx_with_a_message(world, params, status,
     assert words in response.text
 
 
+@pytest.mark.parametrize("path, params, status, words", [
+    ("/api/crossings.csv", {"from": "2026-13-01"}, 400, "from must be an ISO-8601 time"),
+    ("/api/crossings.csv", {"tz": "Mars/Olympus"}, 400, "tz must be"),
+    ("/api/crossings", {"plate_contains": "1" * 21}, 422, "at most 20 characters"),
+    ("/api/crossings/not-a-number", {}, 422, "valid integer"),
+    (f"/api/lanes/{SITE}/out-1/samples", {"from": "2026-11-30T00:00Z", "to": "2027-01-30T00:00Z"}, 400,
+     "at most 31 days apart"),
+    (f"/api/lanes/{SITE}/out-1/samples", {"to": "2026-11-30T00:00Z"}, 422, "Field required"),
+    (f"/api/lanes/{SITE}/out-1/samples", {"from": "noon", "to": "2026-11-30T00:00Z"}, 400, "ISO-8601"),
+    (f"/api/lanes/{SITE}/out-9/samples", {"from": "2026-11-30T00:00Z", "to": "2026-11-30T01:00Z"}, 404,
+     "no lane laocai/out-9"),
+    (f"/api/lanes/{SITE}/out-1/log", {"limit": 0}, 422, "greater than or equal to 1"),
+    ("/api/lanes/nowhere/out-1", {}, 404, "no lane nowhere/out-1"),
+    ("/api/dead-letters", {"limit": 1001}, 422, "less than or equal to 1000"),
+])
+def test_out_of_range_parameters_of_other_endpoints_get_a_4xx_with_a_message(world, path, params, status, words):
+    response = get(world, path, expect=status, **params)
+    assert words in response.text
+
+
 def test_live_lanes_and_openapi(world):
     lanes = get(world, "/api/lanes").json()["lanes"]
     assert [(x["lane"], x["open"]) for x in lanes] == [("out-1", True), ("in-1", True)]

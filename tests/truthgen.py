@@ -1,8 +1,8 @@
 """A small ground-truth generator for one busy border lane, in the simulator's truth format.
 
-Stand-in until the simulator (issue 3, `lanewatch-sim generate`) is merged: it makes only the
-truth — `truth.jsonl` (one truck per line: plates, weight, enter/gate/weigh/exit in UTC) and
-`queue.csv` (true queue length per second) — without any video. A single-server lane: trucks
+A fast synthetic day for unit tests of assembly, ingest and history (the accuracy test uses the
+simulator itself, `lanewatch-sim generate`, through `simtruth`): it makes only the truth —
+`truth.jsonl` (one truck per line: plates, weight, enter/gate/weigh/exit in UTC) and `queue.csv` (true queue length per second) — without any video. A single-server lane: trucks
 arrive (Poisson, rate varying over the day), queue, take the gate when the weighbridge is free,
 are weighed and inspected, and leave. Rates are chosen so the queue builds past 30 trucks and drains.
 """
@@ -131,7 +131,8 @@ def write(out: Path, trucks: list[Truck], start: datetime, seconds: int = 86400)
 
 
 def read(path: Path) -> list[Truck]:
-    return [Truck(**json.loads(line)) for line in open(path / "truth.jsonl")]
+    with open(path / "truth.jsonl") as f:
+        return [Truck(**json.loads(line)) for line in f]
 
 
 DAY = datetime(2026, 11, 29, 17, 0, tzinfo=timezone.utc)  # 2026-11-30 00:00 in Vietnam
@@ -141,8 +142,9 @@ def read_sim(path: Path) -> dict[str, list[Truck]]:
     """Trucks by lane from the simulator's `truth.jsonl` (`lanewatch-sim generate`), in this module's form.
     Cameras read the plates the simulator marks visible; a truck without a gate time left the queue."""
     lanes: dict[str, list[Truck]] = {}
-    for line in open(path / "truth.jsonl", encoding="utf-8"):
-        row = json.loads(line)
+    with open(path / "truth.jsonl", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    for row in rows:
 
         def at(name: str, row: dict = row) -> str | None:
             return row[name]["utc"] if row.get(name) else None
