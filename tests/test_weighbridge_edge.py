@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from weighbridge_rig import wait_until
 
 from central.assembly import AssemblyParams, Obs, assemble
 from central.plates_interim import distance
@@ -28,14 +29,6 @@ from sim.weighbridge import PtyIndicator, Row, encode_timeline, truck_timeline
 SPEED = 8.0  # the indicator plays 8x faster than real time; the stable window is scaled to match
 DIVISION = 10.0
 
-
-def wait_until(predicate, timeout_s: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 # ------------------------------------------------------------------ the join
