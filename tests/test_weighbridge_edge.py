@@ -30,7 +30,6 @@ SPEED = 8.0  # the indicator plays 8x faster than real time; the stable window i
 DIVISION = 10.0
 
 
-
 # ------------------------------------------------------------------ the join
 def test_the_truck_standing_on_the_deck_is_joined():
     deck = DeckLog()

@@ -18,7 +18,6 @@ SPEED = 8.0  # the timeline plays 8x faster than real time; windows below are sc
 TRUCKS = [24_560.0, 38_120.0]
 
 
-
 def scaled_config(protocol: str, device: str, **extra: object):
     return parse_config(
         {
