@@ -247,17 +247,20 @@ class TcpIndicator:
             except OSError:
                 return  # closed
             self.connections += 1
+            first = self._start is None
             if self._start is None:
                 self._start = time.monotonic()
             with conn:
                 conn.settimeout(5.0)  # a client that stops reading is dropped, not waited for
-                self._send(conn, self._start)
+                self._send(conn, self._start, first)
 
-    def _send(self, conn: socket.socket, start: float) -> None:
-        elapsed = time.monotonic() - start
+    def _send(self, conn: socket.socket, start: float, first: bool) -> None:
         loop = self._loop_s or 0.0
-        cycle = int(elapsed // loop) if loop else 0
-        index = bisect.bisect_left(self._times, elapsed - cycle * loop)
+        cycle, index = 0, 0
+        if not first:  # rejoin: the frames of the time this client was away are gone
+            elapsed = time.monotonic() - start
+            cycle = int(elapsed // loop) if loop else 0
+            index = bisect.bisect_left(self._times, elapsed - cycle * loop)
         while not self._stop.is_set():
             if index >= len(self._timeline):
                 if not loop:
