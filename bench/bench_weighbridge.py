@@ -2,7 +2,8 @@
 
 Each stream parser is fed a simulated indicator stream (2 % of frames preceded by line noise) in
 4 KiB reads, as a serial port delivers it; Modbus is timed on register decoding and the stable
-capture on a 10 Hz deck timeline.
+capture on a 10 Hz deck timeline. The deck log is what the edge adds to a camera thread (one note per
+analysed frame) and to each captured weight (the join over a full two-minute history).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import random
 import time
 
 from edge.weighbridge.config import ModbusRegisters, StableConfig
+from edge.weighbridge.deck import DeckLog
 from edge.weighbridge.modbus import block, decode_registers, encode_registers
 from edge.weighbridge.protocols import STREAM_PROTOCOLS
 from edge.weighbridge.reading import Reading
@@ -84,6 +86,25 @@ def run() -> list[dict]:
             weighing.update(i / 10, reading)
 
     out.append(_row("weighbridge stable capture", len(readings) / _best_of(3, weigh), "readings/s", 10_000.0))
+
+    frames = [(i / 10, [i // 300] if i % 300 < 200 else []) for i in range(12_000)]  # 20 min at 10 frames/s
+
+    def note() -> None:
+        deck = DeckLog()
+        for t, tracks in frames:
+            deck.note(t, tracks)
+
+    out.append(_row("weighbridge deck note (camera thread)", len(frames) / _best_of(3, note), "frames/s", 10_000.0))
+    full = DeckLog()
+    for t, tracks in frames:
+        full.note(t, tracks)
+    end = frames[-1][0]
+
+    def join() -> None:
+        for k in range(200):
+            full.join(end - 3.0 - k * 0.1, end - k * 0.1)
+
+    out.append(_row("weighbridge deck join (per weight)", 200 / _best_of(3, join), "joins/s", 100.0))
     return out
 
 

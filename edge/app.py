@@ -11,11 +11,22 @@ from edge.analysis import CameraAnalysis
 from edge.config import CameraConfig, EdgeConfig, LaneConfig
 from edge.delivery import Publisher
 from edge.detect import Detector, detector_factory
-from edge.lane import Crossing
+from edge.lane import Crossing, FrameTime
 from edge.outbox import Outbox
 from edge.sources import FrameSource
+from edge.weighbridge.lane import LaneWeighbridge, WeighCapture
 from lanewatch import contract
-from lanewatch.contract import CameraHealth, ClockState, EnterEvent, ExitEvent, GateEvent, LaneStatus, OutboxHealth
+from lanewatch.clock import ClockWatch
+from lanewatch.contract import (
+    CameraHealth,
+    ClockState,
+    EnterEvent,
+    ExitEvent,
+    GateEvent,
+    LaneStatus,
+    OutboxHealth,
+    WeighEvent,
+)
 from lanewatch.ids import uuid7
 from lanewatch.sdnotify import Watchdog
 
@@ -41,6 +52,7 @@ class CameraPipeline:
             for frame in self.source.frames():
                 for crossing in self.analysis.process(frame).crossings:
                     self.app.emit(self.lane, self.camera, crossing)
+                self.app.deck_seen(self, frame.at)
             for crossing in self.analysis.finish():
                 self.app.emit(self.lane, self.camera, crossing)
             self.heartbeat.close()  # the source ended: nothing more to wait for
@@ -69,9 +81,37 @@ class EdgeApp:
         self.publisher.on_progress = self.watchdog.register("publisher", config.watchdog.stall_after_s).beat
         self.pipelines = [CameraPipeline(self, lane, cam, make_detector()) for lane in config.lanes for cam in lane.cameras]
         self._last_alarm: str | None = None
+        self.clock = ClockWatch()  # the OS's sync state is re-read in the background every few seconds
+        self.weighbridges = {lane.id: self._weighbridge(lane) for lane in config.lanes if lane.weighbridge}
 
-    def clock_state(self) -> ClockState:
-        return ClockState(synced=False, source="unknown")
+    def clock_state(self, stream: str = "events") -> ClockState:
+        """The clock state for the next message of `stream` (events, or a lane's status)."""
+        return self.clock.state(stream)
+
+    def _weighbridge(self, lane: LaneConfig) -> LaneWeighbridge:
+        assert lane.weighbridge is not None and lane.deck_camera is not None  # LaneConfig checked both
+        deck = next(p for p in self.pipelines if p.camera is lane.deck_camera)
+        return LaneWeighbridge(lane.id, lane.weighbridge, deck.camera.id, self.emit_weigh,
+                               camera_alive=deck.thread.is_alive)
+
+    def deck_seen(self, pipeline: CameraPipeline, at: FrameTime) -> None:
+        """Called by each camera thread after a frame: the deck camera's trucks on the deck (one append)."""
+        weighbridge = self.weighbridges.get(pipeline.lane.id)
+        if weighbridge is not None and weighbridge.camera == pipeline.camera.id:
+            weighbridge.deck.note(at.mono_ns / 1e9, pipeline.analysis.lane.weighbridge_tracks)
+
+    def emit_weigh(self, capture: WeighCapture) -> None:
+        """A truck's stable weight, through the same outbox as the line crossings (from the weighbridge thread)."""
+        event_id, clock, c = uuid7(), self.clock_state(), capture
+        self.outbox.submit(lambda seq: WeighEvent(
+            id=event_id, seq=seq, site=self.config.site, lane=c.lane, edge=self.config.edge_id, camera=c.camera,
+            ts=datetime.fromtimestamp(c.wall_s, timezone.utc), mono_ms=max(0, int(c.mono_s * 1000)), clock=clock,
+            track_id=c.track_id, weight_kg=round(c.weight_kg, 3), window_s=round(c.window_s, 3),
+        ))
+
+    def _stop_weighbridges(self) -> None:
+        for weighbridge in self.weighbridges.values():
+            weighbridge.stop()  # idempotent; the last captures go into the outbox
 
     def emit(self, lane: LaneConfig, camera: CameraConfig, crossing: Crossing) -> None:
         cls = EVENT_CLASSES[crossing.kind]
@@ -89,11 +129,12 @@ class EdgeApp:
         pipes = [p for p in self.pipelines if p.lane is lane]
         return LaneStatus(
             site=self.config.site, lane=lane.id, edge=self.config.edge_id, ts=datetime.now(timezone.utc),
-            clock=self.clock_state(),
+            clock=self.clock_state(f"status/{lane.id}"),
             queue_occupancy=sum(p.analysis.lane.queue_occupancy for p in pipes),
             weighbridge_occupied=any(p.analysis.lane.weighbridge_tracks for p in pipes),
             cameras={p.camera.id: p.health() for p in pipes},
             outbox=outbox,
+            weighbridge=self.weighbridges[lane.id].health() if lane.id in self.weighbridges else None,
         )
 
     def publish_status(self) -> None:
@@ -114,6 +155,8 @@ class EdgeApp:
         for p in self.pipelines:
             p.source.start()
             p.thread.start()
+        for weighbridge in self.weighbridges.values():
+            weighbridge.start()
         log.info("edge %s/%s running %d camera(s)", self.config.site, self.config.edge_id, len(self.pipelines))
         self.watchdog.notifier.ready(f"{len(self.config.lanes)} lane(s), {len(self.pipelines)} camera(s)")
         deadline = self.config.watchdog.stall_after_s + self.config.status_interval_s
@@ -134,11 +177,13 @@ class EdgeApp:
             for p in self.pipelines:
                 p.source.join(timeout=5)  # no OpenCV read may still run when the interpreter exits
                 p.thread.join(timeout=5)
+            self._stop_weighbridges()
             self.publish_status()
             self.publisher.stop()
             self.outbox.close()
 
     def _drain(self, timeout_s: float) -> int:
+        self._stop_weighbridges()  # the cameras have ended: weights still waiting for their frames go now
         self.outbox.flush()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

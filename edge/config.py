@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import ByteSize, Field, ValidationInfo, field_validator, model_validator
 
+from edge.weighbridge.config import WeighbridgeConfig
 from lanewatch.config import Section, resolve_path
 from lanewatch.contract import ID_PATTERN, Direction, check_id
 from lanewatch.mqtt import MqttSettings
@@ -147,11 +148,32 @@ class LaneConfig(Section):
     id: str = Field(description="lane id, unique within the site")
     direction: Direction = Field(description="export (VN→CN) or import (CN→VN)")
     cameras: list[CameraConfig] = Field(min_length=1)
+    weighbridge: WeighbridgeConfig | None = Field(
+        None, description="the lane's weighbridge indicator (see docs/weighbridge.md); its weights are joined "
+        "with the truck the first camera with a weighbridge_zone sees on the deck",
+    )
 
     @field_validator("id")
     @classmethod
     def _lane_id(cls, value: str) -> str:
         return check_id("lane", value)
+
+    @model_validator(mode="after")
+    def _deck_camera(self) -> LaneConfig:
+        if self.weighbridge is not None:
+            deck = self.deck_camera
+            if deck is None:
+                raise ValueError("a lane with a weighbridge needs a camera with geometry.weighbridge_zone "
+                                 "(the deck camera whose trucks the weights are joined with)")
+            if isinstance(deck.source, FileSource) and deck.source.start_utc is not None:
+                raise ValueError(f"camera {deck.id}: a replay stamped with source.start_utc has file time, which the "
+                                 "weighbridge's live readings cannot be joined with; drop start_utc")
+        return self
+
+    @property
+    def deck_camera(self) -> CameraConfig | None:
+        """The first camera that watches the weighbridge deck."""
+        return next((c for c in self.cameras if c.geometry.weighbridge_zone), None)
 
 
 class MotionDetectorConfig(Section):

@@ -189,7 +189,7 @@ class ClockWatch:
         self._os_read_at = mono()
         self._refreshing = False
         self._ref = (wall(), mono())
-        self._step_pending = False
+        self._steps_reported: dict[str, int] = {}  # per stream: steps already flagged in its messages
         self.steps = 0
         self.last_step_s: float | None = None  # size of the last step (+ = wall clock jumped ahead)
 
@@ -200,14 +200,16 @@ class ClockWatch:
             utc=datetime.fromtimestamp(wall, UTC), mono_ms=int(mono * 1000), clock=self._clock_state()
         )
 
-    def state(self) -> ClockState:
-        """The clock state for the next message; `step_detected` is reported once per step."""
+    def state(self, stream: str = "") -> ClockState:
+        """The clock state for the next message of `stream`; `step_detected` is reported once per step in
+        each stream (the edge's events, each lane's status), so every stream shows a step exactly once."""
         self._tick()
-        return self._clock_state()
+        return self._clock_state(stream)
 
-    def _clock_state(self) -> ClockState:
+    def _clock_state(self, stream: str = "") -> ClockState:
         with self._lock:
-            step, self._step_pending = self._step_pending, False
+            step = self.steps > self._steps_reported.get(stream, 0)
+            self._steps_reported[stream] = self.steps
             state = self._os_state
         return state.model_copy(update={"step_detected": True}) if step else state
 
@@ -220,7 +222,6 @@ class ClockWatch:
             if abs(step) > self._threshold + MAX_SLEW * max(elapsed, 0.0):
                 self.steps += 1
                 self.last_step_s = step
-                self._step_pending = True
                 log.warning("wall clock stepped by %+.3f s (monotonic elapsed %.3f s)", step, elapsed)
             self._ref = (wall, mono)
             stale = mono - self._os_read_at >= self._cache_s and not self._refreshing

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -19,6 +20,9 @@ import time
 from pathlib import Path
 
 import yaml
+
+from sim.outputs import read_weighbridge_rows
+from sim.weighbridge import TcpIndicator, encode_timeline
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "laocai-kimthanh2"
@@ -67,7 +71,30 @@ def generate_world(out: Path, seed: int, duration: int) -> dict:
     return json.loads((out / "world.json").read_text())
 
 
-def write_configs(var: Path, world_dir: Path, world: dict, broker_port: int, http_port: int) -> list[Path]:
+# The lanes' simulated indicators: a different protocol per lane, both behind serial-to-Ethernet converters.
+INDICATOR_PROTOCOLS = ("yaohua-tf0", "toledo")
+
+
+def start_indicators(world_dir: Path, world: dict, seed: int) -> dict[str, tuple[str, TcpIndicator]]:
+    """Each lane's weighbridge timeline, played as its indicator's bytes on a local TCP port in real time;
+    the edge's first connection starts the clock, and it loops with the videos. Lane id -> (protocol, server)."""
+    indicators = {}
+    for i, lane in enumerate(world["lanes"]):
+        rows = read_weighbridge_rows(world_dir / lane["weighbridge"]["timeline"])
+        protocol = INDICATOR_PROTOCOLS[i % len(INDICATOR_PROTOCOLS)]
+        timeline = encode_timeline(rows, protocol, random.Random(seed + i))
+        indicators[lane["id"]] = (protocol, TcpIndicator(timeline, loop_s=world["duration_s"]).start())
+    return indicators
+
+
+def weighbridge_config(protocol: str, indicator: TcpIndicator) -> dict:
+    return {"protocol": protocol, "connection": {"host": indicator.host, "port": indicator.port},
+            # The simulated indicator zeroes itself: its empty-deck drift never reaches a truck's weight.
+            "stable": {"auto_zero_range_kg": 0}}
+
+
+def write_configs(var: Path, world_dir: Path, world: dict, broker_port: int, http_port: int,
+                  indicators: dict[str, tuple[str, TcpIndicator]] | None = None) -> list[Path]:
     mqtt = {"host": "127.0.0.1", "port": broker_port}
     central = {
         "mqtt": mqtt, "client_id": "lanewatch-central-demo", "database": str(var / "central" / "lanewatch.sqlite"),
@@ -86,7 +113,10 @@ def write_configs(var: Path, world_dir: Path, world: dict, broker_port: int, htt
                  "geometry": cam["geometry"]}
                 for cam in lane["cameras"] if cam["role"] == role
             ]
-            lanes.append({"id": lane["id"], "direction": lane["direction"], "cameras": cameras})
+            entry = {"id": lane["id"], "direction": lane["direction"], "cameras": cameras}
+            if role == "gate" and indicators and lane["id"] in indicators:  # the gate camera watches the deck
+                entry["weighbridge"] = weighbridge_config(*indicators[lane["id"]])
+            lanes.append(entry)
         edge = {"site": SITE, "edge_id": f"{role}-edge", "mqtt": mqtt, "data_dir": str(var / f"{role}-edge"),
                 "status_interval_s": 1.0, "lanes": lanes}
         path = var / f"edge-{role}.yaml"
@@ -113,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     conf = (ROOT / "configs" / "mosquitto" / "demo.conf").read_text()
     (var / "mosquitto.conf").write_text(conf.replace("@PORT@", str(broker_port)).replace("@DATA@", str(var / "mosquitto"))
                                         + broker_user_line(var))
-    edge_files = write_configs(var, world_dir, world, broker_port, http_port)
+    indicators = start_indicators(world_dir, world, args.seed)
+    edge_files = write_configs(var, world_dir, world, broker_port, http_port, indicators)
 
     procs: list[subprocess.Popen] = []
     stopping = False
@@ -153,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+        for _, indicator in indicators.values():
+            indicator.close()
         print("demo: stopped", flush=True)
     return 0
 

@@ -4,7 +4,8 @@
 simulator's `{lane}-weighbridge.csv`, as dicts or tuples) into the byte stream an indicator would send,
 with occasional line noise. `PtyIndicator` opens a pseudo-terminal and plays frames into it at the
 timeline's own pace (or answers SMA requests), so the edge reader opens `indicator.path` exactly as it
-would open /dev/ttyUSB0.
+would open /dev/ttyUSB0. `TcpIndicator` does the same behind a TCP port, as a serial-to-Ethernet
+converter in TCP-server mode would (the demo's lanes).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import bisect
 import os
 import random
 import select
+import socket
 import threading
 import time
 import tty
@@ -194,6 +196,85 @@ class PtyIndicator:
                 if not self._write(sma.encode(row.weight_kg, decimals=decimals, motion=row.motion)):
                     return
             pending = pending[-2:]
+
+
+class TcpIndicator:
+    """An indicator behind a serial-to-Ethernet converter: a TCP server that sends the timeline's frames.
+
+    The timeline's clock starts when the first client connects (the edge starts reading its cameras
+    at the same moment, so a simulated lane's weights stay in step with its videos) and, with
+    `loop_s`, starts again every `loop_s` seconds, as a looping video does. A client that reconnects
+    joins at the current position; one client at a time.
+    """
+
+    def __init__(self, timeline: Sequence[tuple[float, bytes]], *, host: str = "127.0.0.1", port: int = 0,
+                 loop_s: float | None = None):
+        if not timeline:
+            raise ValueError("the indicator's timeline is empty")
+        if loop_s is not None and loop_s <= timeline[-1][0]:
+            raise ValueError(f"loop_s ({loop_s}) must be after the timeline's last frame ({timeline[-1][0]} s)")
+        self._timeline, self._loop_s = list(timeline), loop_s
+        self._times = [t for t, _ in self._timeline]
+        self._server = socket.create_server((host, port))
+        self._server.settimeout(0.2)
+        self.host, self.port = host, self._server.getsockname()[1]
+        self.connections = 0
+        self._start: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"tcp-indicator-{self.port}", daemon=True)
+
+    def start(self) -> TcpIndicator:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        self._server.close()
+
+    def __enter__(self) -> TcpIndicator:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed
+            self.connections += 1
+            first = self._start is None
+            if self._start is None:
+                self._start = time.monotonic()
+            with conn:
+                conn.settimeout(5.0)  # a client that stops reading is dropped, not waited for
+                self._send(conn, self._start, first)
+
+    def _send(self, conn: socket.socket, start: float, first: bool) -> None:
+        loop = self._loop_s or 0.0
+        cycle, index = 0, 0
+        if not first:  # rejoin: the frames of the time this client was away are gone
+            elapsed = time.monotonic() - start
+            cycle = int(elapsed // loop) if loop else 0
+            index = bisect.bisect_left(self._times, elapsed - cycle * loop)
+        while not self._stop.is_set():
+            if index >= len(self._timeline):
+                if not loop:
+                    return
+                cycle, index = cycle + 1, 0
+            t_s, chunk = self._timeline[index]
+            delay = start + cycle * loop + t_s - time.monotonic()
+            if delay > 0 and self._stop.wait(delay):
+                return
+            try:
+                conn.sendall(chunk)
+            except OSError:
+                return  # the client went away; the next one joins at the current position
+            index += 1
 
 
 def play_into_pty(data: bytes, bytes_per_s: float = 960.0) -> PtyIndicator:

@@ -6,14 +6,16 @@ import asyncio
 import os
 import select
 import threading
-import time
 import tty
+from collections.abc import Callable, Iterator
 
 import pytest
+from broker import free_port
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
+from weighbridge_rig import wait_until
 
 from edge.weighbridge.config import ModbusRegisters, parse_config
 from edge.weighbridge.modbus import block, decode_registers, encode_registers
@@ -51,7 +53,9 @@ def device(indicator: Indicator, device_id: int = 7) -> SimDevice:
 
 
 class ServerThread:
-    def __init__(self, make_server):
+    """A pymodbus server running in its own event loop, for the length of a `with` block."""
+
+    def __init__(self, make_server: Callable[[], ModbusTcpServer | ModbusSerialServer]):
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._make = make_server
@@ -75,22 +79,24 @@ class ServerThread:
         self._thread.join(5)
         self._loop.close()
 
+    def __enter__(self) -> ServerThread:
+        return self
 
-def wait_until(predicate, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
 
-def free_port() -> int:
-    import socket
+@pytest.fixture
+def indicator() -> Indicator:
+    return Indicator(ModbusRegisters.model_validate(REGISTERS))
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
+def polling_reader(protocol: str, connection: dict) -> WeighbridgeReader:
+    """The reader both transports are tested with: device 7, the map above, fast polls, a short window."""
+    return WeighbridgeReader(parse_config({
+        "protocol": protocol, "connection": connection, "device_id": 7, "registers": REGISTERS,
+        "poll_interval_s": 0.02, "stable": {"window_s": 0.5},
+    }))
 
 
 def exercise(reader: WeighbridgeReader, indicator: Indicator) -> None:
@@ -110,24 +116,10 @@ def exercise(reader: WeighbridgeReader, indicator: Indicator) -> None:
     assert reader.source.stats.frame_errors == 0
 
 
-def test_modbus_tcp_against_a_pymodbus_server():
+def test_modbus_tcp_against_a_pymodbus_server(indicator):
     port = free_port()
-    indicator = Indicator(ModbusRegisters.model_validate(REGISTERS))
-    server = ServerThread(lambda: ModbusTcpServer(device(indicator), address=("127.0.0.1", port)))
-    try:
-        config = parse_config(
-            {
-                "protocol": "modbus-tcp",
-                "connection": {"host": "127.0.0.1", "port": port},
-                "device_id": 7,
-                "registers": REGISTERS,
-                "poll_interval_s": 0.02,
-                "stable": {"window_s": 0.5},
-            }
-        )
-        exercise(WeighbridgeReader(config), indicator)
-    finally:
-        server.stop()
+    with ServerThread(lambda: ModbusTcpServer(device(indicator), address=("127.0.0.1", port))):
+        exercise(polling_reader("modbus-tcp", {"host": "127.0.0.1", "port": port}), indicator)
 
 
 def _bridge(a: int, b: int, stop: threading.Event) -> None:
@@ -142,35 +134,29 @@ def _bridge(a: int, b: int, stop: threading.Event) -> None:
                 return
 
 
-def test_modbus_rtu_over_a_pty_null_modem():
+@pytest.fixture
+def null_modem() -> Iterator[tuple[str, str]]:
+    """Two serial ports (pty slaves) joined by a cable: (the indicator's end, the reader's end)."""
     ends = [os.openpty() for _ in range(2)]
     for _, slave in ends:
         tty.setraw(slave)
-    server_path, client_path = (os.ttyname(slave) for _, slave in ends)
     stop = threading.Event()
     cable = threading.Thread(target=_bridge, args=(ends[0][0], ends[1][0], stop), daemon=True)
     cable.start()
-    indicator = Indicator(ModbusRegisters.model_validate(REGISTERS))
-    server = ServerThread(lambda: ModbusSerialServer(device(indicator), port=server_path, baudrate=19200))
     try:
-        config = parse_config(
-            {
-                "protocol": "modbus-rtu",
-                "connection": {"device": client_path, "baud": 19200, "parity": "N"},
-                "device_id": 7,
-                "registers": REGISTERS,
-                "poll_interval_s": 0.02,
-                "stable": {"window_s": 0.5},
-            }
-        )
-        exercise(WeighbridgeReader(config), indicator)
+        yield os.ttyname(ends[0][1]), os.ttyname(ends[1][1])
     finally:
-        server.stop()
         stop.set()
         cable.join(2)
         for master, slave in ends:
             os.close(master)
             os.close(slave)
+
+
+def test_modbus_rtu_over_a_pty_null_modem(indicator, null_modem):
+    server_path, client_path = null_modem
+    with ServerThread(lambda: ModbusSerialServer(device(indicator), port=server_path, baudrate=19200)):
+        exercise(polling_reader("modbus-rtu", {"device": client_path, "baud": 19200, "parity": "N"}), indicator)
 
 
 def test_no_answer_is_a_lost_port():

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import random
-import time
-from collections.abc import Callable
 
 import pytest
+from weighbridge_rig import wait_until
 
 from edge.weighbridge import yaohua_tf0
 from edge.weighbridge.config import parse_config
@@ -17,15 +16,6 @@ from sim.weighbridge import PtyIndicator, encode_stream, encode_timeline, play_i
 
 SPEED = 8.0  # the timeline plays 8x faster than real time; windows below are scaled to match
 TRUCKS = [24_560.0, 38_120.0]
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def scaled_config(protocol: str, device: str, **extra: object):

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from weighbridge_rig import wait_until
 
+from edge.config import EdgeConfig
+from edge.weighbridge.config import parse_config
+from edge.weighbridge.reader import WeighbridgeReader
 from edge.weighbridge.toledo import ToledoParser
 from edge.weighbridge.yaohua_tf0 import YaohuaTf0Parser
-from sim.weighbridge import encode_stream, encode_timeline, truck_timeline
+from lanewatch import demo
+from lanewatch.config import load_config
+from sim.outputs import read_weighbridge_rows
+from sim.weighbridge import Row, TcpIndicator, encode_stream, encode_timeline, truck_timeline
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CSV = """t_s,utc,weight_kg,motion,truck
 0.0,2026-03-02T03:00:00.000Z,0,0,
@@ -45,3 +58,43 @@ def test_noise_is_survived_and_corruption_is_counted():
 def test_modbus_has_no_byte_stream():
     with pytest.raises(ValueError, match="modbus-tcp"):
         encode_stream([(0.0, 1.0, False)], "modbus-tcp", random.Random(0))
+
+
+def test_a_tcp_indicator_plays_in_real_time_loops_and_lets_a_reader_rejoin():
+    rows = [Row(t_s=i / 10, weight_kg=1_000.0 * i, motion=False) for i in range(10)]  # one second
+    with TcpIndicator(encode_timeline(rows, "toledo", random.Random(1), noise_rate=0.0), loop_s=1.0) as indicator:
+        reader = WeighbridgeReader(parse_config({
+            "protocol": "toledo", "connection": {"host": indicator.host, "port": indicator.port},
+            "reconnect_min_s": 0.05}))
+        with reader:
+            assert wait_until(lambda: len(reader.readings) >= 25, 5.0)  # 2.5 loops
+        first = [r.reading.weight_kg for r in reader.drain()]
+        with reader.__class__(reader.config) as again:  # a second connection joins where the clock is
+            assert wait_until(lambda: len(again.readings) >= 5, 5.0)
+        rejoined = [r.reading.weight_kg for r in again.drain()]
+    assert first[:12] == [1_000.0 * (i % 10) for i in range(12)]
+    assert rejoined[1] == (rejoined[0] + 1_000.0) % 10_000.0 and indicator.connections == 2
+
+
+def test_the_demo_gives_each_gate_edge_lane_its_simulated_indicator(tmp_path):
+    world_dir = tmp_path / "world"
+    subprocess.run([sys.executable, "-m", "sim.cli", "generate", "--seed", "5", "--duration", "20", "--lanes", "2",
+                    "--no-video", "--quiet", "--out", str(world_dir)], check=True, cwd=ROOT)
+    world = json.loads((world_dir / "world.json").read_text())
+    indicators = demo.start_indicators(world_dir, world, seed=5)
+    try:
+        queue_file, gate_file = demo.write_configs(tmp_path, world_dir, world, 1883, 8080, indicators)
+        gate, queue = load_config(gate_file, EdgeConfig), load_config(queue_file, EdgeConfig)
+        assert all(lane.weighbridge is None for lane in queue.lanes)
+        assert [lane.weighbridge.protocol for lane in gate.lanes] == ["yaohua-tf0", "toledo"]
+        for lane in gate.lanes:
+            config = lane.weighbridge
+            assert config.stable.auto_zero_range_kg == 0  # the simulated indicator zeroes itself
+            with WeighbridgeReader(config) as reader:
+                assert wait_until(lambda r=reader: len(r.readings) >= 3, 5.0)
+            # What the lane's timeline starts with, in that lane's protocol:
+            truth = read_weighbridge_rows(world_dir / f"{lane.id}-weighbridge.csv")
+            assert [r.reading.weight_kg for r in reader.drain()][:3] == [float(t["weight_kg"]) for t in truth[:3]]
+    finally:
+        for _, indicator in indicators.values():
+            indicator.close()

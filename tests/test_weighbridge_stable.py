@@ -117,3 +117,17 @@ def test_net_reading_with_tare_is_captured_as_gross():
     for i in range(40):
         events += weighing.update(i / 10, Reading(weight_kg=18_000.0, net=True))
     assert [(e.weight_kg, e.net) for e in events] == [(18_000.0, True)]
+
+
+def test_zero_drift_beyond_tracking_is_flagged_once_per_episode():
+    """An empty deck whose zero wanders past `auto_zero_range_kg`: the indicator needs re-zeroing."""
+    rows = (
+        _rows([90.0] * 60)  # 90 kg off zero, tracking may follow 50: flagged
+        + _rows([10_090.0] * 50, start=6.0)
+        + _rows([90.0] * 50, start=11.0)  # the same episode: not flagged again
+        + _rows([20.0] * 50, start=16.0)  # back within reach: the episode ends
+        + _rows([95.0] * 50, start=21.0)  # a new one
+    )
+    events = run(rows, StableConfig(auto_zero_range_kg=50.0), False)
+    assert [getattr(e, "kind", "stable") for e in events] == ["zero-drift", "stable", "zero-drift"]
+    assert events[0].weight_kg == pytest.approx(90.0) and events[1].weight_kg == 10_040.0

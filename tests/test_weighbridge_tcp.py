@@ -5,6 +5,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+
+import pytest
+from weighbridge_rig import wait_until
 
 from edge.weighbridge import toledo
 from edge.weighbridge.config import parse_config
@@ -53,41 +57,29 @@ class Converter:
         self._server.close()
 
 
-def wait_until(predicate, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def test_tcp_converter_drop_and_silence_are_recovered():
+@pytest.fixture
+def converter() -> Iterator[Converter]:
     converter = Converter(b"\x00garbage" + toledo.encode(31_250, motion=False))
-    config = parse_config(
-        {
-            "protocol": "toledo",
-            "connection": {"host": "127.0.0.1", "port": converter.port},
-            "reconnect_min_s": 0.05,
-            "reconnect_max_s": 0.2,
-            "stale_after_s": 0.5,
-        }
-    )
-    reader = WeighbridgeReader(config)
-    try:
-        with reader:
-            assert wait_until(lambda: reader.state == "ok")
-            assert reader.health().weight_kg == 31_250.0
-            assert reader.health().frame_errors > 0  # the garbage before each frame
-            converter.hang_up()  # the converter reboots: connection reset
-            assert wait_until(lambda: converter.accepted == 2)
-            assert wait_until(lambda: reader.state == "ok")
-            converter.silent = True  # half-open link: connected, but nothing arrives
-            assert wait_until(lambda: reader.state == "lost", 3.0)
-            assert reader.health().weight_kg is None
-            converter.silent = False
-            assert wait_until(lambda: converter.accepted >= 3 and reader.state == "ok", 5.0)
-    finally:
-        converter.close()
+    yield converter
+    converter.close()
+
+
+def test_tcp_converter_drop_and_silence_are_recovered(converter):
+    reader = WeighbridgeReader(parse_config({
+        "protocol": "toledo", "connection": {"host": "127.0.0.1", "port": converter.port},
+        "reconnect_min_s": 0.05, "reconnect_max_s": 0.2, "stale_after_s": 0.5,
+    }))
+    with reader:
+        assert wait_until(lambda: reader.state == "ok")
+        assert reader.health().weight_kg == 31_250.0
+        assert reader.health().frame_errors > 0  # the garbage before each frame
+        converter.hang_up()  # the converter reboots: connection reset
+        assert wait_until(lambda: converter.accepted == 2)
+        assert wait_until(lambda: reader.state == "ok")
+        converter.silent = True  # half-open link: connected, but nothing arrives
+        assert wait_until(lambda: reader.state == "lost", 3.0)
+        assert reader.health().weight_kg is None
+        converter.silent = False
+        assert wait_until(lambda: converter.accepted >= 3 and reader.state == "ok", 5.0)
     assert reader.reconnects >= 2
     assert all(r.reading.weight_kg == 31_250.0 for r in reader.drain())

@@ -7,7 +7,7 @@ What an installer runs to check the cable:
     lanewatch-edge weighbridge --protocol modbus-tcp --port 192.168.1.60:502 --register 0 --type int32
 
 Each reading prints `{"ts": ..., "weight_kg": ..., "stable": true/false}`; each captured stable weight
-prints `{"ts": ..., "event": "stable", "weight_kg": ...}` (overload/negative flags likewise with their
+prints `{"ts": ..., "event": "stable", "weight_kg": ...}` (overload/negative/zero-drift flags likewise with their
 event name). Port state changes and errors go to stderr. Exit status 0 when at least one reading came,
 1 when none did, 2 on bad arguments.
 """

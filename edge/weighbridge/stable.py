@@ -38,10 +38,11 @@ class StableWeight:
 
 @dataclass(frozen=True, slots=True)
 class WeightFlag:
-    """A weight that must not be recorded as a truck's: overload or below zero."""
+    """A weight that must not be recorded as a truck's (overload, below zero), or an empty deck whose zero
+    has drifted past what software zero tracking may follow (`zero-drift`: the indicator needs re-zeroing)."""
 
     mono_s: float
-    kind: Literal["overload", "negative"]
+    kind: Literal["overload", "negative", "zero-drift"]
     weight_kg: float
 
 
@@ -57,6 +58,7 @@ class StableWeighing:
         self._window: deque[tuple[float, float]] = deque()
         self._last_mono: float | None = None
         self._flagged: set[str] = set()
+        self._drift_flagged = False
 
     def update(self, mono_s: float, reading: Reading) -> list[Event]:
         cfg = self.config
@@ -98,8 +100,7 @@ class StableWeighing:
         self.stable = True
 
         if empty:
-            self._track_zero(values)
-            return []
+            return self._track_zero(mono_s, values)
         if self.armed and weight >= cfg.min_load_kg:
             self.armed = False
             return [
@@ -114,16 +115,24 @@ class StableWeighing:
             ]
         return []
 
-    def _track_zero(self, values: list[float]) -> None:
+    def _track_zero(self, mono_s: float, values: list[float]) -> list[Event]:
         limit = self.config.auto_zero_range_kg
         if limit <= 0:
-            return
+            return []
         drift = sum(values) / len(values)
-        offset = min(max(self.zero_offset_kg + drift, -limit), limit)
+        wanted = self.zero_offset_kg + drift
+        offset = min(max(wanted, -limit), limit)
         shift = offset - self.zero_offset_kg
         if shift:
             self.zero_offset_kg = offset
             self._window = deque((t, v - shift) for t, v in self._window)
+        if abs(wanted) <= limit:
+            self._drift_flagged = False
+            return []
+        if self._drift_flagged:
+            return []
+        self._drift_flagged = True  # once per episode: until the zero is back within reach
+        return [WeightFlag(mono_s=mono_s, kind="zero-drift", weight_kg=wanted)]
 
     def _flag(self, mono_s: float, kind: Literal["overload", "negative"], weight: float) -> list[Event]:
         self._window.clear()

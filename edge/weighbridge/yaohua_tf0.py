@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from edge.weighbridge.framing import BAD_CHECKSUM, DecodeResult, FrameParser
-from edge.weighbridge.reading import UNIT_TO_KG, Reading
+from edge.weighbridge.framing import BAD_CHECKSUM, DecodeResult
+from edge.weighbridge.yaohua import YaohuaParser
 
 STX, ETX = 0x02, 0x03
 _FRAME = re.compile(rb"\x02[+-][0-9]{6}[0-4][0-9A-Fa-f]{2}\x03")
@@ -24,24 +24,17 @@ def xor8(data: bytes) -> int:
     return x & 0xFF
 
 
-class YaohuaTf0Parser(FrameParser):
+class YaohuaTf0Parser(YaohuaParser):
     protocol = "yaohua-tf0"
     start = b"\x02"
     frame_len = 12
     pattern = _FRAME
 
-    def __init__(self, unit: str = "kg"):
-        super().__init__()
-        self._to_kg = UNIT_TO_KG[unit]
-
     def _decode(self, match: re.Match[bytes]) -> DecodeResult:
         frame = match.group()
         if xor8(frame[1:9]) != int(frame[9:11], 16):
             return BAD_CHECKSUM
-        value = int(frame[2:8]) / 10 ** (frame[8] - 0x30)
-        if frame[1] == 0x2D:  # '-'
-            value = -value
-        return Reading(weight_kg=value * self._to_kg)
+        return self._reading(int(frame[2:8]) / 10 ** (frame[8] - 0x30), frame[1] == 0x2D)  # sign '-'
 
 
 def encode(weight: float, decimals: int = 0) -> bytes:

@@ -9,31 +9,24 @@ from __future__ import annotations
 
 import re
 
-from edge.weighbridge.framing import BAD_CONTENT, DecodeResult, FrameParser
-from edge.weighbridge.reading import UNIT_TO_KG, Reading
+from edge.weighbridge.framing import BAD_CONTENT, DecodeResult
+from edge.weighbridge.yaohua import YaohuaParser
 
 _FRAME = re.compile(rb"=[0-9.]{7}[0-9-]")
 
 
-class YaohuaTf1Parser(FrameParser):
+class YaohuaTf1Parser(YaohuaParser):
     protocol = "yaohua-tf1"
     start = b"="
     frame_len = 9
     pattern = _FRAME
-
-    def __init__(self, unit: str = "kg"):
-        super().__init__()
-        self._to_kg = UNIT_TO_KG[unit]
 
     def _decode(self, match: re.Match[bytes]) -> DecodeResult:
         frame = match.group()
         shown = frame[7:0:-1]  # characters 2..8 reversed: the value as displayed
         if shown.count(b".") > 1 or shown[0] == 0x2E or shown[-1] == 0x2E:
             return BAD_CONTENT
-        value = float(shown)
-        if frame[8] == 0x2D:  # '-'
-            value = -value
-        return Reading(weight_kg=value * self._to_kg)
+        return self._reading(float(shown), frame[8] == 0x2D)  # sign '-'
 
 
 def encode(weight: float, decimals: int = 0) -> bytes:
