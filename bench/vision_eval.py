@@ -63,9 +63,10 @@ class CameraRun:
 
 # The simulated site's tracking settings, as its installer would set them (docs/vision.md, "Accuracy"): the
 # queue camera's mast sees the entry line, so no entry is inferred and no truck is held as hidden for long;
-# paths are fitted over 8 frames either side of a line; one long truck may show two boxes up to 6 s apart.
+# paths are fitted over 8 frames either side of a line; one long truck may show two boxes that cross a line
+# up to 6 s and 120 px apart (near the gate camera); a lost track is taken up only by one appearing within 40 px.
 SITE_TRACKING = {"infer_hidden_entries": False, "hidden_hold_s": 1.0, "rejoin_radius_px": 40.0,
-                 "line_fit_frames": 8, "duplicate_window_s": 6.0}
+                 "line_fit_frames": 8, "duplicate_window_s": 6.0, "duplicate_radius_px": 120.0}
 
 
 def camera_config(world: dict, camera: dict, world_dir: Path, analysis_fps: float | None = None) -> CameraConfig:

@@ -134,6 +134,11 @@ class TrackingConfig(Section):
         "tail: fire its `enter` late rather than never; turn off for a camera that sees its entry line "
         "unobstructed (e.g. from a roadside mast), where such a track is a detector's second box",
     )
+    duplicate_radius_px: float = Field(
+        80.0, gt=0,
+        description="how close (pixels, where the two boxes crossed) a second crossing within duplicate_window_s "
+        "must be to count as the same truck's second box",
+    )
     line_fit_frames: int = Field(
         5, ge=0, le=20,
         description="a crossing's time is fitted to the truck's path over this many analysed frames either side "

@@ -96,6 +96,7 @@ class LaneCamera:
         self.hidden_hold = timedelta(seconds=tracking.hidden_hold_s)
         self.infer_hidden_entries = tracking.infer_hidden_entries
         self.duplicate_window = timedelta(seconds=tracking.duplicate_window_s)
+        self.duplicate_radius = tracking.duplicate_radius_px
         self._last_crossing: dict[str, tuple[FrameTime, np.ndarray]] = {}  # line kind -> when and where
         self.queue_occupancy = 0
         self.weighbridge_tracks: list[int] = []
@@ -225,7 +226,7 @@ class LaneCamera:
             at = self._crossing_time(truck, p)
             last = self._last_crossing.get(p.kind)
             if (last is not None and abs(at.utc - last[0].utc) < self.duplicate_window
-                    and float(np.hypot(*(last[1] - p.after[1]))) <= self.rejoin_radius):
+                    and float(np.hypot(*(last[1] - p.after[1]))) <= self.duplicate_radius):
                 continue  # the same truck's second box
             self._last_crossing[p.kind] = (at, p.after[1])
             out.append(Crossing(p.kind, truck.id, at))
