@@ -107,7 +107,8 @@ class TrackingConfig(Section):
     )
     minimum_iou_threshold: float = Field(
         0.3, gt=0, lt=1,
-        description="box overlap needed to match a track (lower lets a track jump to a nearby false box, e.g. an empty weighbridge deck)",
+        description="box overlap needed to match a track (lower lets a track jump to a nearby false box, "
+        "e.g. an empty weighbridge deck)",
     )
     minimum_consecutive_frames: int = Field(2, ge=1, le=10, description="frames seen before a track gets an id")
     rejoin_window_s: float = Field(
