@@ -57,7 +57,8 @@ def test_gate_camera_false_events_target(results):
 
 
 def test_exit_times_target(results):
-    """The exit line is near the gate camera, where a leaving truck moves ~10 px a frame."""
+    """The exit line is near the gate camera, where a leaving truck moves ~10 px a frame. Met on this
+    seed; over the bench's seeds 21 and 22, 75 % (a near truck's box bottom is sometimes far off)."""
     gate = results["gate"]
     assert gate.on_time_of("exit") >= 0.95, gate.errors_by_kind["exit"]
 
