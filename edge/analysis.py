@@ -20,7 +20,10 @@ from edge.lane import Crossing, LaneCamera
 from edge.sources import Frame
 
 TRACKERS_REFERENCE_FPS = 30.0  # `trackers` counts its lost-track buffer in frames at 30 fps
-CONTAINED = 0.9  # share of a box's area inside a bigger box that makes it a part of that truck
+# Share of a box's area inside a bigger box that makes it a part of that truck. Seen obliquely (the queue
+# camera's mast), a long truck's cab or trailer is often found on its own with 0.7-0.8 of its box inside the
+# whole truck's; two real trucks' boxes overlap far less from there.
+CONTAINED = 0.7
 
 
 def new_tracker(camera: CameraConfig) -> ByteTrackTracker:

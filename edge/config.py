@@ -108,7 +108,11 @@ class TrackingConfig(Section):
     high_conf_det_threshold: float = Field(
         0.5, gt=0, le=1, description="detections below this only extend existing tracks (ByteTrack's second pass)"
     )
-    minimum_iou_threshold: float = Field(0.1, gt=0, lt=1, description="box overlap needed to match a track")
+    minimum_iou_threshold: float = Field(
+        0.3, gt=0, lt=1,
+        description="box overlap needed to match a track (lower lets a track jump to a nearby false box, "
+        "e.g. an empty weighbridge deck)",
+    )
     minimum_consecutive_frames: int = Field(2, ge=1, le=10, description="frames seen before a track gets an id")
     rejoin_window_s: float = Field(
         5.0, ge=0, le=60,
@@ -127,6 +131,17 @@ class TrackingConfig(Section):
         3.0, ge=0, le=10,
         description="a second crossing of a line this soon after another, close to it, is the same truck seen "
         "twice (two boxes on one long truck), not a second truck: one truck needs longer to clear a line",
+    )
+    infer_hidden_entries: bool = Field(
+        True,
+        description="a truck first seen inside the queue zone crossed the entry line hidden behind the queue's "
+        "tail: fire its `enter` late rather than never; turn off for a camera that sees its entry line "
+        "unobstructed (e.g. from a roadside mast), where such a track is a detector's second box",
+    )
+    duplicate_radius_px: float = Field(
+        80.0, gt=0,
+        description="how close (pixels, where the two boxes crossed) a second crossing within duplicate_window_s "
+        "must be to count as the same truck's second box",
     )
     line_fit_frames: int = Field(
         5, ge=0, le=20,
@@ -185,7 +200,7 @@ class MotionDetectorConfig(Section):
 
 
 ClassName = Literal["truck", "plate"]
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "lanewatch-truck-v1.onnx"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "lanewatch-truck-v2.onnx"
 
 
 class YoloOnnxDetectorConfig(Section):

@@ -61,6 +61,7 @@ class _Truck:
     id: int
     anchor: np.ndarray
     at: FrameTime
+    first_seen: FrameTime
     fired: set[str] = field(default_factory=set)
     sightings: int = 0
     steady: np.ndarray | None = None  # the median of the latest anchors: what lines are tested with
@@ -93,7 +94,9 @@ class LaneCamera:
         self.rejoin_radius = tracking.rejoin_radius_px
         self.fit_frames = tracking.line_fit_frames
         self.hidden_hold = timedelta(seconds=tracking.hidden_hold_s)
+        self.infer_hidden_entries = tracking.infer_hidden_entries
         self.duplicate_window = timedelta(seconds=tracking.duplicate_window_s)
+        self.duplicate_radius = tracking.duplicate_radius_px
         self._last_crossing: dict[str, tuple[FrameTime, np.ndarray]] = {}  # line kind -> when and where
         self.queue_occupancy = 0
         self.weighbridge_tracks: list[int] = []
@@ -131,7 +134,10 @@ class LaneCamera:
         for truck in self._trucks.values():
             if truck.pending and truck.id not in seen:
                 crossings += self._settle(truck, everything=True)  # lost from view: time it with what there is
-        visible = int(self.queue_zone.contains(points).sum()) if self.queue_zone and len(points) else 0
+        visible = 0
+        if self.queue_zone and len(points):
+            inside = self.queue_zone.contains(points)
+            visible = sum(1 for tid, flag in zip(truck_ids, inside, strict=True) if flag and self._queued(tid))
         self.queue_occupancy = visible + sum(1 for t in self._hidden(at, seen) if self._in_queue(t))
         if self.weighbridge_zone and len(points):
             inside = self.weighbridge_zone.contains(points)
@@ -162,7 +168,7 @@ class LaneCamera:
             self.rejoins += 1
             new = False
         else:
-            truck = _Truck(self._next_id, point, at, path=deque(maxlen=2 * self.fit_frames + 2))
+            truck = _Truck(self._next_id, point, at, at, path=deque(maxlen=2 * self.fit_frames + 2))
             self._next_id += 1
             self._trucks[truck.id] = truck
             new = True
@@ -182,10 +188,21 @@ class LaneCamera:
 
     def _entered_unseen(self, point: np.ndarray, at: FrameTime) -> bool:
         """First seen inside the queue zone, already past the entry line: it crossed it unseen."""
-        if self.queue_zone is None or self.entry_line is None or self._started is None:
+        if (not self.infer_hidden_entries or self.queue_zone is None or self.entry_line is None
+                or self._started is None):
             return False
         return (bool(self.queue_zone.contains(point[None])[0]) and self.entry_line.side(point) > 0
                 and at.utc - self._started.utc > STARTUP_GRACE)
+
+    def _queued(self, truck_id: int) -> bool:
+        """In the queue once past the entry line: an anchor inside the zone that never crossed it is a truck
+        waiting just short of the line (its box edge jittering over) or a second box of a queued truck.
+        Trucks already in view when the camera starts count, and so does every truck when entries are
+        inferred (they may have crossed hidden)."""
+        truck = self._trucks[truck_id]
+        if self.entry_line is None or self.infer_hidden_entries or "enter" in truck.fired:
+            return True
+        return self._started is not None and truck.first_seen.utc - self._started.utc <= STARTUP_GRACE
 
     def _before_entry(self, truck: _Truck) -> bool:
         return self.entry_line is not None and "enter" not in truck.fired
@@ -209,7 +226,7 @@ class LaneCamera:
             at = self._crossing_time(truck, p)
             last = self._last_crossing.get(p.kind)
             if (last is not None and abs(at.utc - last[0].utc) < self.duplicate_window
-                    and float(np.hypot(*(last[1] - p.after[1]))) <= self.rejoin_radius):
+                    and float(np.hypot(*(last[1] - p.after[1]))) <= self.duplicate_radius):
                 continue  # the same truck's second box
             self._last_crossing[p.kind] = (at, p.after[1])
             out.append(Crossing(p.kind, truck.id, at))

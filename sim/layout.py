@@ -21,8 +21,12 @@ LINE_HALF_LENGTH = LANE_HALF_WIDTH + 0.8
 class QueueLayout:
     """Lane entrance: trucks cross the entry line, stand in the queue zone, check in at the yard booth."""
 
+    # A 12 m mast at the roadside, 10 m off the lane centre: from there the truck crossing the entry
+    # line at the queue's tail shows its side and its near front corner past the truck ahead. From a
+    # pole over the lane edge (7 m up, 1.5 m off, the first layout) that corner was hidden behind the
+    # queue whenever the queue reached the line, so no camera-side fix could time those entries.
     mount: CameraMount = CameraMount(
-        height_m=7.0, lateral_m=1.5, hfov_deg=46.0, aim_distance_m=25.0, bottom_distance_m=12.0
+        height_m=12.0, lateral_m=10.0, hfov_deg=58.0, aim_distance_m=30.0, bottom_distance_m=11.0
     )
     spawn_d: float = 140.0  # arrivals appear here, beyond the top edge of the frame
     entry_d: float = 60.0

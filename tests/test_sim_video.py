@@ -124,11 +124,13 @@ def test_events_happen_where_the_boxes_cross_the_lines(busy: Path) -> None:
                 continue
             f = t[event]["frame"]
             ln = geo[role][line]
+            # Boxes are written to 0.1 px: an anchor may move by 0.05 px each way, the side value by this much.
+            slack = 0.05 * (abs(ln["end"][0] - ln["start"][0]) + abs(ln["end"][1] - ln["start"][1]))
             now = next(o for o in objects[role][f]["objects"] if o["truck"] == t["truck"])
-            assert side_of_line(ln["start"], ln["end"], _anchor(now)) > 0
+            assert side_of_line(ln["start"], ln["end"], _anchor(now)) > -slack
             before = [o for o in objects[role][f - 1]["objects"] if o["truck"] == t["truck"]]
             if before:
-                assert side_of_line(ln["start"], ln["end"], _anchor(before[0])) <= 0
+                assert side_of_line(ln["start"], ln["end"], _anchor(before[0])) <= slack
             checked[event] += 1
         if t["weigh"]:
             f = t["weigh"]["frame"]

@@ -1,14 +1,15 @@
 """The edge's vision (project model → ByteTrack → lane lines and zones) against the simulator's truth.
 
-One busy lane, five minutes, on a seed never used for training (training uses 1000+); the queue
-camera and the gate camera each run through exactly the edge's analysis.
+One busy lane, ten minutes, on a seed never used for training (training uses 1000+); the queue
+camera and the gate camera each run through exactly the edge's analysis, with the simulated site's
+tracking settings (bench/vision_eval.py, SITE_TRACKING).
 
-The issue's targets are recall >= 99 %, <= 1 % false events, >= 95 % of crossings within 2 frames,
-no truck with two ids, queue-zone occupancy equal to the truth in >= 95 % of seconds. The tests
-below hold the targets that are met and, for those that are not yet (crossing times and occupancy
-at the queue camera, where trucks cross the entry line hidden behind the queue's tail and far
-trucks' boxes are several pixels off), a floor at today's level so that nothing gets worse;
-`make bench` (bench/bench_vision.py) reports every figure against its target over more trucks.
+The issue's targets: recall >= 99 %, <= 1 % false events, >= 95 % of crossings within 2 frames of
+the truth, no truck with two ids, queue-zone occupancy equal to the truth in >= 95 % of seconds.
+Tests named `..._target` assert the target itself. Those named `..._floor` assert the measured level
+of a target not yet reached, so that nothing gets worse (docs/vision.md, "Known limitations", says
+why each is short); `make bench` (bench/bench_vision.py) reports every figure against its target
+over more trucks.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from bench.vision_eval import CameraRun, Score, analyse_camera, score, simulate
 
 SEED = 11
-DURATION_S = 300
+DURATION_S = 600
 pytestmark = pytest.mark.slow
 
 
@@ -33,45 +34,53 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Score]:
 
 
 def test_enough_truth_to_judge(results):
-    assert results["queue"].truth_events >= 12 and results["gate"].truth_events >= 3
+    assert results["queue"].truth_events >= 30 and results["gate"].truth_events >= 6
 
 
-def test_no_truck_gets_two_ids(results):
+def test_no_truck_gets_two_ids_target(results):
     assert results["queue"].split_ids == 0 and results["gate"].split_ids == 0
 
 
-def test_queue_camera_false_entries_floor(results):
-    """Target <= 1 %; a truck first seen inside the zone is taken to have entered unseen, which a
-    truck that lost its track for long also looks like."""
+def test_queue_camera_false_entries_target(results):
     queue = results["queue"]
-    assert queue.false_events <= 1, f"false: {queue.falses}"
+    assert queue.false_rate <= 0.01, f"false: {queue.falses}"
 
 
-def test_gate_camera_counts_every_truck(results):
+def test_gate_camera_counts_every_truck_target(results):
     gate = results["gate"]
     assert gate.recall >= 0.99, f"missed: {gate.misses}"
 
 
-def test_gate_camera_false_events_floor(results):
-    """Target <= 1 %; a long truck near the camera is sometimes split into two tracks at the exit."""
+def test_gate_camera_false_events_target(results):
     gate = results["gate"]
-    assert gate.false_events <= 1, f"false: {gate.falses}"
+    assert gate.false_rate <= 0.01, f"false: {gate.falses}"
+
+
+def test_exit_times_target(results):
+    """The exit line is near the gate camera, where a leaving truck moves ~10 px a frame. Met on this
+    seed; over the bench's seeds 21 and 22, 75 % (a near truck's box bottom is sometimes far off)."""
+    gate = results["gate"]
+    assert gate.on_time_of("exit") >= 0.95, gate.errors_by_kind["exit"]
 
 
 def test_queue_camera_recall_floor(results):
-    """Target >= 99 %; entries made hidden behind the queue's tail are inferred late or missed."""
+    """Target >= 99 %; measured 97 % (one truck of 34 whose track starts past the entry line)."""
     queue = results["queue"]
-    assert queue.recall >= 0.9, f"missed: {queue.misses}"
+    assert queue.recall >= 0.97, f"missed: {queue.misses}"
 
 
-def test_crossing_time_floor(results):
-    """Target >= 95 % within 2 frames; met for no camera yet (box bottoms are 3-8 px off)."""
-    gate = results["gate"]
-    assert sorted(gate.timing_errors_frames)[0] <= 2.0
-    assert sorted(gate.timing_errors_frames)[len(gate.timing_errors_frames) // 2] <= 4.0
+def test_entry_and_gate_times_floor(results):
+    """Target >= 95 % within 2 frames; measured 30 % (entries) and 50 % (gate line): a truck moves
+    under a pixel a frame there and box bottoms are 1-3 px off."""
+    queue, gate = results["queue"], results["gate"]
+    assert queue.on_time_of("enter") >= 0.25, sorted(queue.errors_by_kind["enter"])
+    assert gate.on_time_of("gate") >= 0.4, sorted(gate.errors_by_kind["gate"])
+    errors = sorted(queue.errors_by_kind["enter"])
+    assert errors[len(errors) // 2] <= 7.0, errors  # median, measured 6.1
 
 
 def test_queue_occupancy_floor(results):
-    """Target >= 95 % of seconds; trucks that entered hidden are not counted until seen."""
+    """Target >= 95 % of seconds; measured 63 %: a second box on a queued truck, or a queued truck
+    whose track restarted without its `enter`, miscounts by one."""
     queue = results["queue"]
-    assert queue.occupancy_agreement >= 0.55, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
+    assert queue.occupancy_agreement >= 0.6, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
