@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import ByteSize, Field, ValidationInfo, field_validator, model_validator
 
+from edge.plates.stage import PlateStageConfig
 from lanewatch.config import Section, resolve_path
 from lanewatch.contract import ID_PATTERN, Direction, check_id
 from lanewatch.mqtt import MqttSettings
@@ -236,6 +237,9 @@ class EdgeConfig(Section):
         default_factory=YoloOnnxDetectorConfig, description="the project's truck model unless configured otherwise"
     )
     lanes: list[LaneConfig] = Field(min_length=1)
+    plates: PlateStageConfig = Field(
+        default_factory=PlateStageConfig, description="plate reading of tracked trucks (see docs/plates.md)"
+    )
 
     @field_validator("data_dir")
     @classmethod

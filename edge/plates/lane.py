@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,10 +81,7 @@ class LanePlates:
             self._forget_idle(now_s)
             state = self._tracks.setdefault(track, _Track(PlateVotes(self.config.vote), now_s))
             state.last_seen_s = now_s
-            if state.reads >= self.config.max_reads_per_track:
-                return None
-            interval = self.config.settled_interval_s if state.settled else self.config.min_interval_s
-            if state.last_read_s is not None and now_s - state.last_read_s < interval:
+            if not self._due(state, now_s):
                 return None
         try:
             if not self.gate(frame_bgr, plate_box).ok:
@@ -113,6 +110,23 @@ class LanePlates:
                 )
         return result
 
+    def due(self, track: TrackKey, now_s: float) -> bool:
+        """Whether the track's plate may be read now (pacing and the per-track read budget): a cheap
+        check for callers that read elsewhere (the edge's plate worker)."""
+        with self._lock:
+            state = self._tracks.get(track)
+            return state is None or self._due(state, now_s)
+
+    def _due(self, state: _Track, now_s: float) -> bool:
+        if state.reads >= self.config.max_reads_per_track:
+            return False
+        interval = self.config.settled_interval_s if state.settled else self.config.min_interval_s
+        return state.last_read_s is None or now_s - state.last_read_s >= interval
+
+    def note_skip(self) -> None:
+        """A sighting the caller's own gates turned away before any read."""
+        self.counters.skip()
+
     def gate(self, frame_bgr: np.ndarray, plate_box: XYXY) -> Quality:
         """Size and sharpness verdict on the plate box (clipped to the frame)."""
         h, w = frame_bgr.shape[:2]
@@ -132,6 +146,12 @@ class LanePlates:
         with self._lock:
             state = self._tracks.pop(track, None)
             return state.votes.best() if state else ()
+
+    def forget(self, which: Callable[[TrackKey], bool]) -> None:
+        """Drop the tracks `which` picks (a camera's tracker started afresh: its ids mean new trucks)."""
+        with self._lock:
+            for key in [k for k in self._tracks if which(k)]:
+                del self._tracks[key]
 
     def status(self) -> PlateCounters:
         return self.counters.snapshot()
