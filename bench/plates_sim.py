@@ -30,8 +30,8 @@ from edge.sources import FrameSource
 from lanewatch.contract import PlateRead
 
 ROOT = Path(__file__).resolve().parent.parent
-GATE_SIZE = (1600, 900)  # a 1600×900 gate camera: a plate at the barrier is ~100 px wide
-FPS = 5.0
+GATE_SIZE = (1920, 1080)  # a 1080p gate camera: a one-row plate at the barrier is ~130 px wide
+FPS = 4.0
 MATCH_WINDOW_S = 3.0  # an exit crossing belongs to the truth exit nearest in time, within this
 
 

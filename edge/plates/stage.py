@@ -130,7 +130,7 @@ class PlateStage:
             with self._idle:
                 if key in self._pending:
                     continue
-            if not plates.due(key, now_s) or not plates.gate(image, box).ok:
+            if not plates.due(key, now_s, box[3] - box[1]) or not plates.gate(image, box).ok:
                 plates.note_skip()
                 continue
             crop, crop_box = _crop(image, box, self.config.crop_margin)
