@@ -6,8 +6,8 @@ plate comes into view. The camera loop only pairs plate boxes with tracks and ap
 gates (one pending read per track, the track's pacing, plate size and sharpness), then hands a
 small crop around the plate to the worker through a bounded queue. When the worker is busy the
 sighting is dropped and counted: the same plate is offered again on the next frames. Replays
-(file sources not paced in real time) wait for the worker instead, so that a replay reads the
-same plates every run.
+(file sources not paced in real time) wait for each read instead, so that a replay reads the
+same plates on every run.
 
 Example (what `edge.app` does):
     stage = PlateStage(PlateStageConfig(), lanes=["lane-1"])
@@ -121,7 +121,8 @@ class PlateStage:
         wait: bool = False,
     ) -> None:
         """Offer this frame's plates of tracked trucks for reading; returns at once unless `wait`
-        (replays), which waits for room in the reader's queue instead of dropping."""
+        (replays), which waits for the reads instead of dropping sightings while the reader is busy,
+        so that a replay reads the same frames on every run and machine."""
         plates = self.lanes[lane]
         role: Role | None = "trailer" if camera in self.config.rear_cameras else None
         for track_id, box in assign_plates(truck_xyxy, track_ids, plate_xyxy).items():
@@ -144,6 +145,10 @@ class PlateStage:
                 self._done(key)
                 continue
             self.stats.queued += 1
+            if wait:  # a replay reads exactly the frames it would read were the reader infinitely fast
+                with self._idle:
+                    while key in self._pending:
+                        self._idle.wait()
 
     def plates_for(self, lane: str, camera: str, track_id: int, final: bool, wait_s: float = 0.0) -> tuple[PlateRead, ...]:
         """The track's best plates (up to 4, best first) for an event; `final` (its exit) forgets the
