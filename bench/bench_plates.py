@@ -204,9 +204,11 @@ def _sim_rows(reader: PlateReader, naive: Naive) -> list[dict]:
                          _pct(right, total) >= 95))
     for n_rows in (1, 2):
         right, total = result.exact(rows=n_rows)
-        rows.append(_row(f"sim {n_rows}-row exact (n={total})", _pct(right, total), "%", "≥ 95", _pct(right, total) >= 95))
+        value = _pct(right, total)
+        rows.append(_row(f"sim {n_rows}-row exact (n={total})", value, "%", "≥ 95", value >= 95))
     wrong, total = result.wrong()
-    rows.append(_row("sim trucks with a confidently wrong plate", _pct(wrong, total), "%", "≤ 1", _pct(wrong, total) <= 1))
+    value = _pct(wrong, total)
+    rows.append(_row("sim trucks with a confidently wrong plate", value, "%", "≤ 1", value <= 1))
     trucks = max(1, len(result.trucks))
     rows.append(_row("sim ms CPU per plate read", 1000 * edge.plate_cpu_s / max(1, edge.reads), "ms"))
     rows.append(_row("sim reads per truck", edge.reads / trucks, "reads"))

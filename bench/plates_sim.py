@@ -154,7 +154,9 @@ class PlateScore:
         return dict(sorted(out.items()))
 
     def exact(self, country: str | None = None, rows: int | None = None) -> tuple[int, int]:
-        chosen = [t for t in self.trucks if (country is None or t.country == country) and (rows is None or t.rows == rows)]
+        chosen = [
+            t for t in self.trucks if (country is None or t.country == country) and (rows is None or t.rows == rows)
+        ]
         return sum(t.read == t.truth[0] for t in chosen), len(chosen)
 
     def wrong(self) -> tuple[int, int]:

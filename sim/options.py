@@ -78,10 +78,9 @@ class GenerateOptions(BaseModel):
             raise ValueError(f"width and height must be even for the video encoder, got {self.width}x{self.height}")
         if (self.gate_width is None) != (self.gate_height is None):
             raise ValueError(f"gate_width and gate_height go together, got {self.gate_width} and {self.gate_height}")
-        if self.gate_width is not None and self.gate_height is not None and (self.gate_width % 2 or self.gate_height % 2):
-            raise ValueError(
-                f"gate_width and gate_height must be even for the video encoder, got {self.gate_width}x{self.gate_height}"
-            )
+        gw, gh = self.gate_width, self.gate_height
+        if gw is not None and gh is not None and (gw % 2 or gh % 2):
+            raise ValueError(f"gate_width and gate_height must be even for the video encoder, got {gw}x{gh}")
         return self
 
     def frame_size(self, role: str) -> tuple[int, int]:

@@ -14,8 +14,6 @@ level so a regression fails, and the bar is the floors' target.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bench.plates_sim import PlateScore, run_edge, score, simulate

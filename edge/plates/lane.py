@@ -105,7 +105,8 @@ class LanePlates:
         self.counters.read(result.accepted)
         with self._lock:
             state.reads += 1
-            state.last_read_s, state.last_height, state.last_accepted = now_s, plate_box[3] - plate_box[1], result.accepted
+            state.last_read_s, state.last_height = now_s, plate_box[3] - plate_box[1]
+            state.last_accepted = result.accepted
             if result.accepted and result.text is not None:
                 state.votes.add(PlateVote(result.text, result.confidence, result.rows, role_hint, result.crop))
                 state.accepted[result.text] += 1

@@ -23,7 +23,6 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,9 +47,12 @@ class PlateStageConfig(Section):
 
     enabled: bool = Field(True, description="read plates of tracked trucks (needs a detector with a plate class)")
     reader: PlateReaderConfig = Field(PlateReaderConfig(), description="how a plate is located, read and accepted")
-    tracks: LanePlatesConfig = Field(LanePlatesConfig(), description="when a track's plate is read and how reads are voted")
+    tracks: LanePlatesConfig = Field(
+        LanePlatesConfig(), description="when a track's plate is read and how reads are voted"
+    )
     queue_size: int = Field(
-        2, ge=1, le=64, description="plate crops waiting for the reader; beyond this, sightings are dropped (live cameras)"
+        2, ge=1, le=64,
+        description="plate crops waiting for the reader; beyond this, sightings are dropped (live cameras)",
     )
     crop_margin: float = Field(
         0.6, ge=0.2, le=3, description="share of the plate box's size copied around it for the reader"
@@ -150,7 +152,9 @@ class PlateStage:
                     while key in self._pending:
                         self._idle.wait()
 
-    def plates_for(self, lane: str, camera: str, track_id: int, final: bool, wait_s: float = 0.0) -> tuple[PlateRead, ...]:
+    def plates_for(
+        self, lane: str, camera: str, track_id: int, final: bool, wait_s: float = 0.0
+    ) -> tuple[PlateRead, ...]:
         """The track's best plates (up to 4, best first) for an event; `final` (its exit) forgets the
         track. `wait_s` > 0 (replays) first lets a read of this track already queued finish."""
         key = (camera, track_id)
@@ -228,7 +232,8 @@ class CameraPlates:
             )
 
     def for_event(self, track_id: int, final: bool) -> tuple[PlateRead, ...]:
-        return self.stage.plates_for(self.lane, self.camera, track_id, final, wait_s=REPLAY_WAIT_S if self.replay else 0)
+        wait_s = REPLAY_WAIT_S if self.replay else 0.0
+        return self.stage.plates_for(self.lane, self.camera, track_id, final, wait_s=wait_s)
 
 
 REPLAY_WAIT_S = 10.0  # a replay waits at most this long for a queued read of the track (one read takes < 1 s)
