@@ -8,11 +8,12 @@ import time
 from datetime import datetime, timezone
 
 from edge.analysis import CameraAnalysis
-from edge.config import CameraConfig, EdgeConfig, LaneConfig
+from edge.config import CameraConfig, EdgeConfig, FileSource, LaneConfig
 from edge.delivery import Publisher
 from edge.detect import Detector, detector_factory
 from edge.lane import Crossing, FrameTime
 from edge.outbox import Outbox
+from edge.plates.stage import PlateStage, camera_plates
 from edge.sources import FrameSource
 from edge.weighbridge.lane import LaneWeighbridge, WeighCapture
 from lanewatch import contract
@@ -25,6 +26,7 @@ from lanewatch.contract import (
     GateEvent,
     LaneStatus,
     OutboxHealth,
+    PlateCounters,
     WeighEvent,
 )
 from lanewatch.ids import uuid7
@@ -42,6 +44,8 @@ class CameraPipeline:
         self.app, self.lane, self.camera = app, lane, camera
         self.source = FrameSource(camera, app.stop_event)
         self.analysis = CameraAnalysis(camera, detector)
+        replay = isinstance(camera.source, FileSource) and not camera.source.realtime
+        self.plates = camera_plates(app.plates, lane.id, camera.id, detector.names, replay)
         self.thread = threading.Thread(target=self.run, name=f"pipeline-{camera.id}", daemon=True)
         # Fed whenever the loop asks for a frame or waits for one; a loop stuck in analysis stops feeding it.
         self.heartbeat = app.watchdog.register(f"camera {camera.id}", app.config.watchdog.stall_after_s)
@@ -50,7 +54,10 @@ class CameraPipeline:
     def run(self) -> None:
         try:
             for frame in self.source.frames():
-                for crossing in self.analysis.process(frame).crossings:
+                analysed = self.analysis.process(frame)
+                if self.plates is not None:  # hands crops to the plate worker; never waits on a read when live
+                    self.plates.observe(frame.image, frame.at.mono_ns / 1e9, analysed, self.analysis.lane)
+                for crossing in analysed.crossings:
                     self.app.emit(self.lane, self.camera, crossing)
                 self.app.deck_seen(self, frame.at)
             for crossing in self.analysis.finish():
@@ -76,6 +83,8 @@ class EdgeApp:
         self.exit_code = 0
         self.watchdog = Watchdog.for_systemd()
         self.outbox = Outbox(config.data_dir / "outbox.sqlite", config.outbox)
+        lane_ids = [lane.id for lane in config.lanes]
+        self.plates = PlateStage(config.plates, lane_ids) if config.plates.enabled else None
         self.publisher = Publisher(config.mqtt, config.site, config.edge_id, self.outbox,
                                    repair_after_s=config.outbox.repair_after_s)
         self.publisher.on_progress = self.watchdog.register("publisher", config.watchdog.stall_after_s).beat
@@ -115,11 +124,13 @@ class EdgeApp:
 
     def emit(self, lane: LaneConfig, camera: CameraConfig, crossing: Crossing) -> None:
         cls = EVENT_CLASSES[crossing.kind]
+        pipe = next((p for p in self.pipelines if p.camera is camera), None)
+        plates = pipe.plates.for_event(crossing.track_id, final=crossing.kind == "exit") if pipe and pipe.plates else ()
         event_id = uuid7()
         fields = dict(
             id=event_id, site=self.config.site, lane=lane.id, edge=self.config.edge_id, camera=camera.id,
             ts=crossing.at.utc, mono_ms=max(0, crossing.at.mono_ns // 1_000_000), clock=self.clock_state(),
-            track_id=crossing.track_id,
+            track_id=crossing.track_id, plates=plates,
         )
         log.info("lane %s: %s track %d at %s", lane.id, crossing.kind, crossing.track_id, crossing.at.utc.isoformat())
         # Never blocks: the outbox's writer thread commits it; the network is not involved at all.
@@ -135,6 +146,7 @@ class EdgeApp:
             cameras={p.camera.id: p.health() for p in pipes},
             outbox=outbox,
             weighbridge=self.weighbridges[lane.id].health() if lane.id in self.weighbridges else None,
+            plates=self.plates.status(lane.id) if self.plates else PlateCounters(),
         )
 
     def publish_status(self) -> None:
@@ -152,6 +164,8 @@ class EdgeApp:
         """Run until stopped; with `exit_at_end`, return once every file source has ended and the
         outbox has drained (replays and tests)."""
         self.publisher.start()
+        if self.plates is not None:
+            self.plates.start()
         for p in self.pipelines:
             p.source.start()
             p.thread.start()
@@ -178,6 +192,8 @@ class EdgeApp:
                 p.source.join(timeout=5)  # no OpenCV read may still run when the interpreter exits
                 p.thread.join(timeout=5)
             self._stop_weighbridges()
+            if self.plates is not None:
+                self.plates.stop()
             self.publish_status()
             self.publisher.stop()
             self.outbox.close()

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import ByteSize, Field, ValidationInfo, field_validator, model_validator
 
 from edge.weighbridge.config import WeighbridgeConfig
+from edge.plates.stage import PlateStageConfig
 from lanewatch.config import Section, resolve_path
 from lanewatch.contract import ID_PATTERN, Direction, check_id
 from lanewatch.mqtt import MqttSettings
@@ -277,6 +278,9 @@ class EdgeConfig(Section):
     lanes: list[LaneConfig] = Field(min_length=1)
     prometheus: PrometheusSettings = Field(PrometheusSettings(), description="metrics endpoint; off by default")
     watchdog: WatchdogSettings = Field(WatchdogSettings(), description="when a stalled loop gets the edge restarted")
+    plates: PlateStageConfig = Field(
+        default_factory=PlateStageConfig, description="plate reading of tracked trucks (see docs/plates.md)"
+    )
 
     @field_validator("data_dir")
     @classmethod

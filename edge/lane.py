@@ -147,6 +147,10 @@ class LaneCamera:
         self._forget(at)
         return sorted(crossings, key=lambda c: c.at.mono_ns)
 
+    def truck_ids(self, tracker_ids: np.ndarray) -> np.ndarray:
+        """The truck id (what crossings carry) behind each tracker id; -1 for one not seen by `update`."""
+        return np.array([self._by_tracker.get(int(t), -1) for t in tracker_ids], dtype=int)
+
     def flush(self) -> list[Crossing]:
         """The crossings still waiting for sightings after their line: call when the video ends."""
         out = [c for truck in self._trucks.values() for c in self._settle(truck, everything=True)]

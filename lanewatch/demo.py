@@ -65,7 +65,8 @@ def generate_world(out: Path, seed: int, duration: int) -> dict:
         print(f"demo: simulating {duration} s of two busy lanes into {out} (once; reused next time)…", flush=True)
         subprocess.run(
             [sys.executable, "-m", "sim.cli", "generate", "--seed", str(seed), "--duration", str(duration),
-             "--out", str(out), "--lanes", "2", "--scenario", "busy", "--width", "640", "--height", "360", "--fps", "10"],
+             "--out", str(out), "--lanes", "2", "--scenario", "busy", "--width", "640", "--height", "360", "--fps", "10",
+             "--gate-width", "1920", "--gate-height", "1080"],  # a gate camera that reads plates
             check=True,
         )
     return json.loads((out / "world.json").read_text())
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     var = ROOT / "var" / "demo"
     var.mkdir(parents=True, exist_ok=True)
-    world_dir = var / f"world-seed{args.seed}-{args.duration}s"
+    world_dir = var / f"world-seed{args.seed}-{args.duration}s-gate1080"
     world = generate_world(world_dir, args.seed, args.duration)
 
     broker_port, http_port = free_port(18830), free_port(args.port)

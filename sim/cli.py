@@ -37,8 +37,16 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--lanes", type=int, default=1, help="number of lanes (odd: export, even: import), default 1")
     g.add_argument("--width", type=int, default=960, help="frame width, default 960")
     g.add_argument("--height", type=int, default=540, help="frame height, default 540")
+    g.add_argument(
+        "--gate-width", type=int, default=None, help="gate camera frame width (reads plates), default --width"
+    )
+    g.add_argument(
+        "--gate-height", type=int, default=None, help="gate camera frame height (reads plates), default --height"
+    )
     g.add_argument("--fps", type=float, default=10.0, help="frames per second, default 10")
-    g.add_argument("--scenario", choices=["steady", "busy"], default="steady", help="traffic, default steady")
+    g.add_argument(
+        "--scenario", choices=["steady", "busy", "plates"], default="steady", help="traffic, default steady"
+    )
     g.add_argument("--light", choices=["day", "dusk", "night"], default="day", help="lighting, default day")
     g.add_argument("--weather", choices=["clear", "rain"], default="clear", help="weather, default clear")
     g.add_argument(
@@ -79,6 +87,8 @@ def _generate(args: argparse.Namespace) -> int:
             lanes=args.lanes,
             width=args.width,
             height=args.height,
+            gate_width=args.gate_width,
+            gate_height=args.gate_height,
             fps=args.fps,
             scenario=args.scenario,
             light=args.light,

@@ -46,7 +46,7 @@ def build_renderers(world: World) -> dict[tuple[str, str], CameraRenderer]:
             rng = np.random.default_rng(np.random.SeedSequence([o.seed, lane.index, 10 + r]))
             camera = world.cameras[role]
             background = render_background(camera, role, look, rng)
-            effects = Effects(o.width, o.height, look, o.sensor_noise, o.glare, rng)
+            effects = Effects(camera.width, camera.height, look, o.sensor_noise, o.glare, rng)
             out[(lane.lane_id, role)] = CameraRenderer(
                 camera, role, look, background, effects, o.jpeg_quality, o.motion_blur
             )
@@ -78,7 +78,9 @@ def generate(opts: GenerateOptions, progress: Callable[[int, int], None] | None 
     started = time.perf_counter()
     world = World(opts)
     renderers = build_renderers(world) if opts.video else {}
-    cameras = {key: CameraOutput(out, camera_id(*key), world, opts.label_every) for key in renderers}
+    cameras = {
+        key: CameraOutput(out, camera_id(*key), world, opts.label_every, opts.frame_size(key[1])) for key in renderers
+    }
     queue_csv = QueueCsv(out / "queue.csv")
     scales = {lane.lane_id: WeighbridgeCsv(out / f"{lane.lane_id}-weighbridge.csv") for lane in world.lanes}
     render_s = 0.0

@@ -40,7 +40,13 @@ class GenerateOptions(BaseModel):
     width: int = Field(default=960, ge=160, le=3840, description="frame width in pixels")
     height: int = Field(default=540, ge=90, le=2160, description="frame height in pixels")
     fps: float = Field(default=10.0, ge=1, le=60, description="frames per second of every video")
-    scenario: Literal["steady", "busy"] = Field(default="steady", description="traffic scenario")
+    gate_width: int | None = Field(
+        default=None, ge=160, le=3840, description="gate camera frame width (it reads plates); None: width"
+    )
+    gate_height: int | None = Field(
+        default=None, ge=90, le=2160, description="gate camera frame height (it reads plates); None: height"
+    )
+    scenario: Literal["steady", "busy", "plates"] = Field(default="steady", description="traffic scenario")
     light: Light = Field(default="day", description="lighting: day, dusk, or night (headlights on)")
     weather: Weather = Field(default="clear", description="clear or rain")
     label_every: int = Field(
@@ -70,7 +76,18 @@ class GenerateOptions(BaseModel):
     def _even(self) -> GenerateOptions:
         if self.width % 2 or self.height % 2:
             raise ValueError(f"width and height must be even for the video encoder, got {self.width}x{self.height}")
+        if (self.gate_width is None) != (self.gate_height is None):
+            raise ValueError(f"gate_width and gate_height go together, got {self.gate_width} and {self.gate_height}")
+        gw, gh = self.gate_width, self.gate_height
+        if gw is not None and gh is not None and (gw % 2 or gh % 2):
+            raise ValueError(f"gate_width and gate_height must be even for the video encoder, got {gw}x{gh}")
         return self
+
+    def frame_size(self, role: str) -> tuple[int, int]:
+        """(width, height) of one camera role's frames: the gate camera may have its own, larger size."""
+        if role == "gate" and self.gate_width is not None and self.gate_height is not None:
+            return self.gate_width, self.gate_height
+        return self.width, self.height
 
     @property
     def n_frames(self) -> int:

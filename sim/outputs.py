@@ -152,12 +152,14 @@ class VideoEncoder:
 class CameraOutput:
     """One camera's video, object truth and (optionally) training images and YOLO labels."""
 
-    def __init__(self, out: Path, camera_id: str, world: World, label_every: int) -> None:
+    def __init__(
+        self, out: Path, camera_id: str, world: World, label_every: int, size: tuple[int, int] | None = None
+    ) -> None:
         o = world.opts
         self.camera_id = camera_id
         self.world = world
         self.label_every = label_every
-        self.video = VideoEncoder(out / f"{camera_id}.mp4", o.fps, (o.width, o.height))
+        self.video = VideoEncoder(out / f"{camera_id}.mp4", o.fps, size or (o.width, o.height))
         (out / "objects").mkdir(exist_ok=True)
         self.objects: IO[str] = (out / "objects" / f"{camera_id}.jsonl").open("w", encoding="utf-8")
         self.images_dir = out / "images" / camera_id

@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ScenarioName = Literal["steady", "busy"]
+ScenarioName = Literal["steady", "busy", "plates"]
 
 
 class _Model(BaseModel):
@@ -125,4 +125,21 @@ BUSY = Scenario(
     **_SERVICE,  # type: ignore[arg-type]
 )
 
-SCENARIOS: dict[str, Scenario] = {"steady": STEADY, "busy": BUSY}
+# Plate reading: a truck every ~15 s, no convoys, brisk service, so many trucks pass the gate
+# camera in a short video (the plate accuracy test and benchmark); not a real day at the gate.
+PLATES = Scenario(
+    name="plates",
+    cycle_min=60,
+    rate_points=((0, 240), (60, 240)),
+    convoys=Convoys(per_hour=0, only_before_min=0, min_size=1, max_size=1, min_headway_s=1, max_headway_s=1),
+    checkin=LogNormal(median_s=2, sigma=0.2, min_s=1, max_s=4),
+    yard_transit=LogNormal(median_s=8, sigma=0.2, min_s=5, max_s=15),
+    yard_soft_capacity=50,
+    weigh=LogNormal(median_s=4, sigma=0.3, min_s=2, max_s=8),
+    inspection=LogNormal(median_s=3, sigma=0.3, min_s=2, max_s=8),
+    physical_inspection=LogNormal(median_s=6, sigma=0.3, min_s=3, max_s=10),
+    physical_share=0.0,
+    signal_clearance_s=1.0,
+)
+
+SCENARIOS: dict[str, Scenario] = {"steady": STEADY, "busy": BUSY, "plates": PLATES}

@@ -36,8 +36,8 @@ class World:
         self.opts = opts
         self.scenario = SCENARIOS[opts.scenario]
         self.cameras = {
-            "queue": Camera(QUEUE.mount, opts.width, opts.height),
-            "gate": Camera(GATE.mount, opts.width, opts.height),
+            "queue": Camera(QUEUE.mount, *opts.frame_size("queue")),
+            "gate": Camera(GATE.mount, *opts.frame_size("gate")),
         }
         self.geometry: dict[str, dict[str, Any]] = {
             "queue": queue_geometry(self.cameras["queue"]),
@@ -73,7 +73,17 @@ class World:
             cams = []
             for role in ROLES:
                 cid = camera_id(lane.lane_id, role)
-                cams.append({"id": cid, "role": role, "video": f"{cid}.mp4", "geometry": self.geometry[role]})
+                cam = self.cameras[role]
+                cams.append(
+                    {
+                        "id": cid,
+                        "role": role,
+                        "video": f"{cid}.mp4",
+                        "width": cam.width,
+                        "height": cam.height,
+                        "geometry": self.geometry[role],
+                    }
+                )
             lanes.append(
                 {
                     "id": lane.lane_id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +33,12 @@ class LanePlatesConfig(Section):
     """When a track's plate is read and how its reads are pooled."""
 
     min_interval_s: float = Field(0.25, ge=0, description="least time between two reads of one track's plate")
-    max_reads_per_track: int = Field(12, ge=1, description="reads per track after which its plate is left alone")
+    max_reads_per_track: int = Field(30, ge=1, description="reads per track after which its plate is left alone")
+    unchanged_interval_s: float = Field(
+        1.0, ge=0, description="after a rejected read, a plate seen no larger than then waits this long (a truck "
+        "standing far away would otherwise spend the track's reads on the same unreadable view)"
+    )
+    grow_share: float = Field(0.1, ge=0, le=2, description="how much larger a plate must be to count as a new view")
     settle_confidence: float = Field(0.98, ge=0, le=1, description="a voted plate this confident is read less often...")
     settle_reads: int = Field(3, ge=1, description="...once this many reads agree on it...")
     settled_interval_s: float = Field(
@@ -52,6 +57,8 @@ class _Track:
     last_seen_s: float
     reads: int = 0
     last_read_s: float | None = None
+    last_height: float = 0.0  # plate box height at the last read
+    last_accepted: bool = False
     settled: bool = False
     accepted: Counter[str] = field(default_factory=Counter)  # accepted reads per text
 
@@ -81,10 +88,7 @@ class LanePlates:
             self._forget_idle(now_s)
             state = self._tracks.setdefault(track, _Track(PlateVotes(self.config.vote), now_s))
             state.last_seen_s = now_s
-            if state.reads >= self.config.max_reads_per_track:
-                return None
-            interval = self.config.settled_interval_s if state.settled else self.config.min_interval_s
-            if state.last_read_s is not None and now_s - state.last_read_s < interval:
+            if not self._due(state, now_s, plate_box[3] - plate_box[1]):
                 return None
         try:
             if not self.gate(frame_bgr, plate_box).ok:
@@ -96,12 +100,13 @@ class LanePlates:
             self.counters.read(accepted=False)
             with self._lock:  # paced like a read, so a bad feed does not fill the log every frame
                 state.reads += 1
-                state.last_read_s = now_s
+                state.last_read_s, state.last_height, state.last_accepted = now_s, plate_box[3] - plate_box[1], False
             return None
         self.counters.read(result.accepted)
         with self._lock:
             state.reads += 1
-            state.last_read_s = now_s
+            state.last_read_s, state.last_height = now_s, plate_box[3] - plate_box[1]
+            state.last_accepted = result.accepted
             if result.accepted and result.text is not None:
                 state.votes.add(PlateVote(result.text, result.confidence, result.rows, role_hint, result.crop))
                 state.accepted[result.text] += 1
@@ -112,6 +117,27 @@ class LanePlates:
                     and state.accepted[best[0].text] >= self.config.settle_reads
                 )
         return result
+
+    def due(self, track: TrackKey, now_s: float, plate_height: float) -> bool:
+        """Whether the track's plate, `plate_height` pixels high, may be read now (pacing and the
+        per-track read budget): a cheap check for callers that read elsewhere (the edge's worker)."""
+        with self._lock:
+            state = self._tracks.get(track)
+            return state is None or self._due(state, now_s, plate_height)
+
+    def _due(self, state: _Track, now_s: float, plate_height: float) -> bool:
+        if state.reads >= self.config.max_reads_per_track:
+            return False
+        if state.last_read_s is None:
+            return True
+        interval = self.config.settled_interval_s if state.settled else self.config.min_interval_s
+        if not state.last_accepted and plate_height <= state.last_height * (1 + self.config.grow_share):
+            interval = max(interval, self.config.unchanged_interval_s)
+        return now_s - state.last_read_s >= interval
+
+    def note_skip(self) -> None:
+        """A sighting the caller's own gates turned away before any read."""
+        self.counters.skip()
 
     def gate(self, frame_bgr: np.ndarray, plate_box: XYXY) -> Quality:
         """Size and sharpness verdict on the plate box (clipped to the frame)."""
@@ -132,6 +158,12 @@ class LanePlates:
         with self._lock:
             state = self._tracks.pop(track, None)
             return state.votes.best() if state else ()
+
+    def forget(self, which: Callable[[TrackKey], bool]) -> None:
+        """Drop the tracks `which` picks (a camera's tracker started afresh: its ids mean new trucks)."""
+        with self._lock:
+            for key in [k for k in self._tracks if which(k)]:
+                del self._tracks[key]
 
     def status(self) -> PlateCounters:
         return self.counters.snapshot()

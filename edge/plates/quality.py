@@ -15,6 +15,7 @@ import numpy as np
 from .locate import TWO_ROW_MAX_ASPECT
 
 SHARPNESS_HEIGHT = 32  # plate crops are resized to this height before measuring sharpness
+TWO_ROW_WIDTH = 3.0  # a square-ish plate box must be this many times the one-row minimum height wide
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,17 @@ def sharpness(crop_bgr: np.ndarray) -> float:
 
 
 def plate_quality(crop_bgr: np.ndarray, min_height_px: float, min_sharpness: float) -> Quality:
-    """Whether a plate crop is worth reading. `min_height_px` is for a one-row plate; a two-row
-    plate (square-ish box) needs twice the height for the same character size."""
+    """Whether a plate crop is worth reading. `min_height_px` is for a one-row plate. A square-ish
+    box may be a two-row plate, whose characters are smaller for its height, or a one-row plate in
+    a loose detector box: it must also be `TWO_ROW_WIDTH` times `min_height_px` wide (characters
+    are 0.14–0.2 of a plate's width in every VN and CN layout, so width judges both alike)."""
     height = float(crop_bgr.shape[0]) if crop_bgr.size else 0.0
     width = float(crop_bgr.shape[1]) if crop_bgr.size else 0.0
-    needed = min_height_px * (2 if height and width / height <= TWO_ROW_MAX_ASPECT else 1)
-    if height < needed:
-        return Quality(height, 0.0, False, f"plate {height:.0f} px high, below {needed:.0f} px")
+    if height < min_height_px:
+        return Quality(height, 0.0, False, f"plate {height:.0f} px high, below {min_height_px:.0f} px")
+    if width / height <= TWO_ROW_MAX_ASPECT and width < TWO_ROW_WIDTH * min_height_px:
+        needed = TWO_ROW_WIDTH * min_height_px
+        return Quality(height, 0.0, False, f"square-ish plate {width:.0f} px wide, below {needed:.0f} px")
     value = sharpness(crop_bgr)
     if value < min_sharpness:
         return Quality(height, value, False, f"plate sharpness {value:.0f}, below {min_sharpness:.0f}")
