@@ -23,7 +23,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response, S
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-from central import admin, history, i18n, plates_interim, views
+from central import admin, history, i18n, views
 from central.auth import (
     Auth,
     AuthMiddleware,
@@ -39,6 +39,7 @@ from central.auth import (
 from central.config import CentralConfig
 from central.feed import BoardFeed, Readers, html_json
 from central.store import Store
+from lanewatch.plates import normalise
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -102,7 +103,7 @@ def parse_filter(request: Request, config: CentralConfig, zone: str, now: dateti
         errors.append("history.error.lane")
     if values["direction"] not in ("", "export", "import"):
         errors.append("history.error.direction")
-    if values["plate"] and not plates_interim.normalise(values["plate"]):
+    if values["plate"] and not normalise(values["plate"]):
         errors.append("history.error.plate")
     times = []
     for key in ("from", "to"):

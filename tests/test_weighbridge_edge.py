@@ -13,7 +13,6 @@ import pytest
 from weighbridge_rig import wait_until
 
 from central.assembly import AssemblyParams, Obs, assemble
-from central.plates_interim import distance
 from edge.app import EdgeApp
 from edge.config import EdgeConfig
 from edge.lane import Crossing, FrameTime
@@ -24,6 +23,7 @@ from edge.weighbridge.reader import TimedEvent
 from edge.weighbridge.stable import StableWeight
 from lanewatch.clock import ClockWatch
 from lanewatch.contract import ClockState
+from lanewatch.plates import plate_distance as distance
 from sim.weighbridge import PtyIndicator, Row, encode_timeline, truck_timeline
 
 SPEED = 8.0  # the indicator plays 8x faster than real time; the stable window is scaled to match
