@@ -12,7 +12,7 @@ from edge.config import CameraConfig, EdgeConfig, FileSource, LaneConfig
 from edge.delivery import Publisher
 from edge.detect import Detector, detector_factory
 from edge.lane import Crossing, FrameTime
-from edge.outbox import Outbox
+from edge.outbox import TRACKS_PER_RUN, Outbox
 from edge.plates.stage import PlateStage, camera_plates
 from edge.sources import FrameSource
 from edge.weighbridge.lane import LaneWeighbridge, WeighCapture
@@ -83,6 +83,8 @@ class EdgeApp:
         self.exit_code = 0
         self.watchdog = Watchdog.for_systemd()
         self.outbox = Outbox(config.data_dir / "outbox.sqlite", config.outbox)
+        # Published track ids are unique across restarts: the central joins a truck's events by them.
+        self.track_base = self.outbox.run * TRACKS_PER_RUN
         lane_ids = [lane.id for lane in config.lanes]
         self.plates = PlateStage(config.plates, lane_ids) if config.plates.enabled else None
         self.publisher = Publisher(config.mqtt, config.site, config.edge_id, self.outbox,
@@ -115,7 +117,8 @@ class EdgeApp:
         self.outbox.submit(lambda seq: WeighEvent(
             id=event_id, seq=seq, site=self.config.site, lane=c.lane, edge=self.config.edge_id, camera=c.camera,
             ts=datetime.fromtimestamp(c.wall_s, timezone.utc), mono_ms=max(0, int(c.mono_s * 1000)), clock=clock,
-            track_id=c.track_id, weight_kg=round(c.weight_kg, 3), window_s=round(c.window_s, 3),
+            track_id=None if c.track_id is None else self.track_base + c.track_id,
+            weight_kg=round(c.weight_kg, 3), window_s=round(c.window_s, 3),
         ))
 
     def _stop_weighbridges(self) -> None:
@@ -130,9 +133,9 @@ class EdgeApp:
         fields = dict(
             id=event_id, site=self.config.site, lane=lane.id, edge=self.config.edge_id, camera=camera.id,
             ts=crossing.at.utc, mono_ms=max(0, crossing.at.mono_ns // 1_000_000), clock=self.clock_state(),
-            track_id=crossing.track_id, plates=plates,
+            track_id=self.track_base + crossing.track_id, plates=plates,
         )
-        log.info("lane %s: %s track %d at %s", lane.id, crossing.kind, crossing.track_id, crossing.at.utc.isoformat())
+        log.info("lane %s: %s track %d at %s", lane.id, crossing.kind, fields["track_id"], crossing.at.utc.isoformat())
         # Never blocks: the outbox's writer thread commits it; the network is not involved at all.
         self.outbox.submit(lambda seq: cls(seq=seq, **fields))
 

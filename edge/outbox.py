@@ -12,6 +12,8 @@ an event is sent again or pruned again, and the next FULL commit makes them dura
 
 Sequence numbers are assigned at commit by that single writer, so they are gapless per edge, and
 the highest one ever used is kept in `meta`, so pruning every event never makes a number come back.
+`meta` also counts the edge's runs (`run`, one more at each start): the edge numbers its tracks from
+`run * TRACKS_PER_RUN`, so a restarted edge never reuses the track ids of a truck the central still knows.
 
 Plate crops live in their own table: they travel inside the event (`crop_jpeg_b64`, merged back
 in when the event is sent) but are stored apart so that they can go first when space is short,
@@ -102,7 +104,11 @@ MIGRATIONS: list[list[str]] = [
             delivered_left INTEGER NOT NULL
         )""",
     ],
+    [  # 3: a counter of the edge's runs
+        "INSERT INTO meta VALUES ('runs', 0)",
+    ],
 ]
+TRACKS_PER_RUN = 1_000_000  # track ids of run r are r * TRACKS_PER_RUN + 1, + 2, ...
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,7 @@ class Outbox:
         self._lock = threading.Lock()
         self._incoming: queue.Queue[EventBuilder] = queue.Queue(maxsize=MAX_QUEUED)
         self.on_commit: Callable[[], None] | None = None  # the publisher's wake-up call
+        self.run: int = self._start_run()
         meta = dict(self._db.execute("SELECT key, value FROM meta"))
         highest = self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
         self._last_seq: int = max(meta["last_seq"], highest)
@@ -207,6 +214,19 @@ class Outbox:
                     self._db.execute(sql)
                 self._db.execute(f"PRAGMA user_version={number}")
                 self._db.execute("COMMIT")
+
+    def _start_run(self) -> int:
+        """This start's run number, kept before any event is written. A disk too full for one small
+        update still runs: the number then comes from the clock (seconds since 2026), past any count."""
+        try:
+            with self._db:
+                self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'runs'")
+            return int(self._db.execute("SELECT value FROM meta WHERE key = 'runs'").fetchone()[0])
+        except sqlite3.Error as exc:
+            if not _is_full(exc):
+                raise
+            log.error("outbox: cannot count this run (%s); numbering tracks from the clock", exc)
+            return int(time.time()) - 1_767_225_600
 
     # ------------------------------------------------------------ producers
     def submit(self, build: EventBuilder) -> bool:

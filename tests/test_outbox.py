@@ -17,7 +17,7 @@ from delivery_rig import wait_until
 
 from edge.config import EdgeConfig, OutboxConfig
 from edge.loadgen import make_builder, synthetic_crop
-from edge.outbox import Outbox
+from edge.outbox import TRACKS_PER_RUN, Outbox
 from lanewatch import contract
 
 CONFIG = EdgeConfig.model_validate({
@@ -64,6 +64,19 @@ def test_seqs_are_gapless_and_never_reused_after_restart_and_pruning(tmp_path):
     payloads = [json.loads(p.payload) for p in outbox.pending(0, 100)]
     assert [e["seq"] for e in payloads] == list(range(151, 161))
     outbox.close()
+
+
+def test_each_start_is_a_new_run_so_track_ids_never_come_back(tmp_path):
+    """The edge numbers tracks from run * TRACKS_PER_RUN: a restart (or a crash before any event)
+    must still move to a new run, and an outbox of the previous version starts counting."""
+    path = tmp_path / "outbox.sqlite"
+    runs = []
+    for _ in range(3):
+        outbox = Outbox(path)
+        runs.append(outbox.run)
+        outbox.close()
+    assert runs == [1, 2, 3]
+    assert len({run * TRACKS_PER_RUN + track for run in runs for track in (1, 2, TRACKS_PER_RUN - 1)}) == 9
 
 
 def test_crops_are_stored_apart_and_travel_inside_the_event(tmp_path):
@@ -144,8 +157,9 @@ def test_a_first_version_outbox_is_migrated(tmp_path):
     assert [p.seq for p in outbox.pending(0, 10)] == [2]
     fill(outbox, 1)
     assert [p.seq for p in outbox.pending(0, 10)] == [2, 3]
+    assert outbox.run == 1
     outbox.close()
-    assert rows(path, "PRAGMA user_version") == [(2,)]
+    assert rows(path, "PRAGMA user_version") == [(3,)]
 
 
 def test_submit_never_waits_for_the_disk(tmp_path):
