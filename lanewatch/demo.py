@@ -62,10 +62,10 @@ def broker_user_line(var: Path) -> str:
 
 def generate_world(out: Path, seed: int, duration: int) -> dict:
     if not (out / "world.json").exists():
-        print(f"demo: simulating {duration} s of two busy lanes into {out} (once; reused next time)…", flush=True)
+        print(f"demo: simulating {duration} s of two lanes into {out} (once; reused next time)…", flush=True)
         subprocess.run(
             [sys.executable, "-m", "sim.cli", "generate", "--seed", str(seed), "--duration", str(duration),
-             "--out", str(out), "--lanes", "2", "--scenario", "busy", "--width", "640", "--height", "360", "--fps", "10",
+             "--out", str(out), "--lanes", "2", "--scenario", "demo", "--width", "640", "--height", "360", "--fps", "10",
              "--gate-width", "1920", "--gate-height", "1080"],  # a gate camera that reads plates
             check=True,
         )
@@ -128,15 +128,16 @@ def write_configs(var: Path, world_dir: Path, world: dict, broker_port: int, htt
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--duration", type=int, default=180, help="seconds of simulated lanes (looped)")
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--duration", type=int, default=600,
+                        help="seconds of simulated lanes (looped); long enough for whole crossings")
     parser.add_argument("--port", type=int, default=8080, help="web port (another free one if taken)")
     args = parser.parse_args(argv)
 
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     var = ROOT / "var" / "demo"
     var.mkdir(parents=True, exist_ok=True)
-    world_dir = var / f"world-seed{args.seed}-{args.duration}s-gate1080"
+    world_dir = var / f"world-demo-seed{args.seed}-{args.duration}s-gate1080"
     world = generate_world(world_dir, args.seed, args.duration)
 
     broker_port, http_port = free_port(18830), free_port(args.port)

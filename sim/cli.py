@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--fps", type=float, default=10.0, help="frames per second, default 10")
     g.add_argument(
-        "--scenario", choices=["steady", "busy", "plates"], default="steady", help="traffic, default steady"
+        "--scenario", choices=["steady", "busy", "plates", "demo"], default="steady", help="traffic, default steady"
     )
     g.add_argument("--light", choices=["day", "dusk", "night"], default="day", help="lighting, default day")
     g.add_argument("--weather", choices=["clear", "rain"], default="clear", help="weather, default clear")

@@ -46,7 +46,7 @@ class GenerateOptions(BaseModel):
     gate_height: int | None = Field(
         default=None, ge=90, le=2160, description="gate camera frame height (it reads plates); None: height"
     )
-    scenario: Literal["steady", "busy", "plates"] = Field(default="steady", description="traffic scenario")
+    scenario: Literal["steady", "busy", "plates", "demo"] = Field(default="steady", description="traffic scenario")
     light: Light = Field(default="day", description="lighting: day, dusk, or night (headlights on)")
     weather: Weather = Field(default="clear", description="clear or rain")
     label_every: int = Field(

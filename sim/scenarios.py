@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ScenarioName = Literal["steady", "busy", "plates"]
+ScenarioName = Literal["steady", "busy", "plates", "demo"]
 
 
 class _Model(BaseModel):
@@ -142,4 +142,15 @@ PLATES = Scenario(
     signal_clearance_s=1.0,
 )
 
-SCENARIOS: dict[str, Scenario] = {"steady": STEADY, "busy": BUSY, "plates": PLATES}
+# `make demo`: a short looped video in which several trucks make the whole crossing (enter, weigh, exit)
+# while a small queue forms: arrivals a little below the gate's capacity (~45 trucks/h), a few pairs.
+DEMO = Scenario(
+    name="demo",
+    cycle_min=60,
+    rate_points=((0, 36), (60, 36)),
+    convoys=Convoys(per_hour=3, only_before_min=60, min_size=2, max_size=3, min_headway_s=15, max_headway_s=25),
+    yard_soft_capacity=20,
+    **_SERVICE,  # type: ignore[arg-type]
+)
+
+SCENARIOS: dict[str, Scenario] = {"steady": STEADY, "busy": BUSY, "plates": PLATES, "demo": DEMO}
