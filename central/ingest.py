@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -224,14 +224,15 @@ class Ingest:
                 spent = time.monotonic() - started
                 time.sleep(min(spent * (1 / AGGREGATOR_SHARE - 1), 10.0))
 
-    def _store(self, store: Store, batch: list[mqtt.MQTTMessage]) -> tuple[list[contract.LaneEvent], set[tuple[str, str]]]:
+    def _store(self, store: Store,
+               batch: list[mqtt.MQTTMessage]) -> tuple[list[contract.LaneEvent], set[tuple[str, str]]]:
         """Store a batch; returns every event that decoded (stored, or dead-lettered for an unknown lane: the
         receipts count them as received, so edges do not send them again and again) and the lanes touched."""
         decoded: list[contract.LaneEvent] = []
         events: list[contract.LaneEvent] = []
         statuses: list[contract.LaneStatus] = []
         lanes: set[tuple[str, str]] = set()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for msg in batch:
             try:
                 kind = contract.parse_topic(msg.topic)

@@ -6,7 +6,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
@@ -17,7 +17,7 @@ from lanewatch.contract import LaneEvent, LaneStatus, LaneSummary, format_ts
 
 def iso_utc(epoch: float) -> str:
     """UTC epoch seconds as stored: ISO-8601 with milliseconds and `Z`."""
-    return format_ts(datetime.fromtimestamp(round(epoch, 3), timezone.utc))
+    return format_ts(datetime.fromtimestamp(round(epoch, 3), UTC))
 
 
 def _iso_or_none(epoch: float | None) -> str | None:
@@ -293,7 +293,8 @@ class Store:
         """Latest status of each edge watching a lane, keyed by (site, lane)."""
         out: dict[tuple[str, str], list[dict]] = {}
         for r in self.db["lane_status"].rows:
-            out.setdefault((r["site"], r["lane"]), []).append(json.loads(r["payload"]) | {"received_at": r["received_at"]})
+            status = json.loads(r["payload"]) | {"received_at": r["received_at"]}
+            out.setdefault((r["site"], r["lane"]), []).append(status)
         return out
 
     def recent_events(self, site: str, lane: str, limit: int = 10) -> list[dict]:

@@ -4,7 +4,7 @@ by people leave their direction's expected wait, and a silent edge makes its lan
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from eventsfromtruth import Knobs, events_from_truth
@@ -16,7 +16,7 @@ from central.store import Store
 from lanewatch.contract import ClockState, LaneStatus
 
 SITE = "laocai"
-START = datetime(2026, 11, 30, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_closed_lane_leaves_its_direction_and_a_silent_edge_makes_its_lane_stale
         for lane in lanes:
             for edge in (f"{lane}-q", f"{lane}-g"):
                 agg.on_status(LaneStatus(site=SITE, lane=lane, edge=edge, clock=ClockState(synced=True),
-                                         ts=datetime.fromtimestamp(clock[0], timezone.utc), queue_occupancy=3))
+                                         ts=datetime.fromtimestamp(clock[0], UTC), queue_occupancy=3))
 
     clock[0] = now
     heartbeat(["out-1", "out-2"])
@@ -114,7 +114,7 @@ def test_departure_rate_does_not_drop_at_the_site_midnight(tmp_path):
         "database": str(tmp_path / "c.sqlite"), "metrics": {"update_interval_s": 90},
         "sites": [{"id": SITE, "name": "Lào Cai", "lanes": [{"id": "out-1", "direction": "export"}]}]})
     store = Store(config.database)
-    midnight = datetime(2026, 11, 30, 17, 0, tzinfo=timezone.utc)  # 00:00 in Vietnam
+    midnight = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)  # 00:00 in Vietnam
     clock = [midnight.timestamp() - 3 * 3600]
     agg = Aggregator(config, store, clock=lambda: clock[0])
     agg.start()

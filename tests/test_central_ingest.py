@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -66,7 +66,7 @@ def central(tmp_path, broker):
 
 
 def test_bad_payloads_land_in_dead_letters_with_reasons_and_are_counted(central, broker):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     good = EnterEvent(id=uuid7(), site=SITE, lane="out-1", edge="q1", seq=1, ts=now, mono_ms=5,
                       clock=ClockState(synced=True), track_id=1)
     good_json = json.loads(contract.encode(good))
@@ -122,10 +122,10 @@ def test_bad_payloads_land_in_dead_letters_with_reasons_and_are_counted(central,
 
 
 def test_two_edges_one_lane_assembled_with_a_gap_filled_late_and_summary_retained(central, broker):
-    start = datetime.now(timezone.utc) - timedelta(minutes=40)
+    start = datetime.now(UTC) - timedelta(minutes=40)
     hourly = [40] + [0] * 23
     trucks = [t for t in busy_day(start, lane="out-1", seed=5, hourly=hourly) if t.exit and
-              datetime.fromisoformat(t.exit) < datetime.now(timezone.utc)]
+              datetime.fromisoformat(t.exit) < datetime.now(UTC)]
     # No OCR slips here (assembly has its own tests): every truck must be assembled, by plate or order.
     stream = events_from_truth(trucks, SITE, "out-1", Knobs(confusion_rate=0, missing_plate_rate=0.05, seed=5),
                                queue_edge="q1", gate_edge="g1")
