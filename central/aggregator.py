@@ -157,7 +157,21 @@ class Aggregator:
         site, lane = key
         skip = self.store.frozen_event_ids(site, lane, start, lookback_s=3 * self.params.window_s)
         skip.update(o.id for o in self.pending.get(key, ()))
-        known = self.store.crossing_keys_since(site, lane, start)
+        # A stored crossing is rebuilt from its events only when every one of them is stored. One whose
+        # events are not all there (an imported or restored history, events pruned) cannot be rebuilt:
+        # it stays as stored, and its events that are stored stay with it instead of forming a second crossing.
+        crossings = self.store.crossing_events_since(site, lane, start)
+        stored = self.store.stored_event_ids(i for _, ids in crossings for i in ids)
+        known = []
+        kept = 0
+        for crossing_key, ids in crossings:
+            if all(i in stored for i in ids):
+                known.append(crossing_key)
+            else:
+                skip.update(ids)
+                kept += 1
+        if kept:
+            log.info("%s/%s: %d stored crossings lack some of their events; kept as they are", site, lane, kept)
         book = LaneBook(self.params, self.distance, start=start, known=known)
         old = self.books.get(key)
         if old is not None:

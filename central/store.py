@@ -120,12 +120,7 @@ class Store:
 
     def add_new_events(self, events: list[LaneEvent]) -> list[LaneEvent]:
         """Insert events, ignoring ids already stored (or repeated in the batch); returns the new ones."""
-        known: set[str] = set()
-        ids = [e.id for e in events]
-        for i in range(0, len(ids), 900):
-            chunk = ids[i:i + 900]
-            marks = ",".join("?" * len(chunk))
-            known.update(r[0] for r in self.db.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk))
+        known = self.stored_event_ids(e.id for e in events)
         new: list[LaneEvent] = []
         for e in events:
             if e.id not in known:
@@ -179,9 +174,21 @@ class Store:
             ids.update(json.loads(event_ids))
         return ids
 
-    def crossing_keys_since(self, site: str, lane: str, start: float) -> list[str]:
-        return [k for (k,) in self.db.execute(
-            "SELECT key FROM crossings WHERE site = ? AND lane = ? AND start_ts >= ?", [site, lane, iso_utc(start)])]
+    def crossing_events_since(self, site: str, lane: str, start: float) -> list[tuple[str, list[str]]]:
+        """(key, event ids) of a lane's crossings starting at or after `start`."""
+        return [(k, json.loads(ids)) for k, ids in self.db.execute(
+            "SELECT key, event_ids FROM crossings WHERE site = ? AND lane = ? AND start_ts >= ?",
+            [site, lane, iso_utc(start)])]
+
+    def stored_event_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of these event ids are in the events table."""
+        ids = list(ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 900):
+            chunk = ids[i:i + 900]
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return found
 
     def write_crossings(self, site: str, lane: str, direction: str, changed: Iterable[Crossing],
                         removed: Iterable[str]) -> None:

@@ -130,3 +130,44 @@ def test_departure_rate_does_not_drop_at_the_site_midnight(tmp_path):
         assert summary.waiting and summary.waiting > 5  # a queue that has not emptied for hours
     assert rates["after"] == pytest.approx(rates["before"], rel=0.15)
     store.close()
+
+
+def test_restored_crossings_without_their_events_survive_a_start(tmp_path):
+    """A database restored or imported with its crossings but not all their events: the aggregator's
+    start rebuilds what it can and keeps the rest as stored (it used to delete the last hours' rows)."""
+    def make(name):
+        config = CentralConfig.model_validate({
+            "database": str(tmp_path / name), "metrics": {"update_interval_s": 60},
+            "sites": [{"id": SITE, "name": "Lào Cai", "lanes": [{"id": "out-1", "direction": "export"}]}]})
+        return config, Store(config.database)
+
+    config, source = make("source.sqlite")
+    # Recent hours of real time: the restored store stamps events with the time they were stored.
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    clock = [start.timestamp()]
+    agg = Aggregator(config, source, clock=lambda: clock[0])
+    agg.start()
+    trucks = busy_day(start, lane="out-1", seed=5, hourly=[40] + [0] * 23)
+    s = events_from_truth(trucks, SITE, "out-1", Knobs(seed=5), queue_edge="out-1-q", gate_edge="out-1-g")
+    end = start.timestamp() + 3600
+    feed(agg, source, clock, s.events, end)
+    columns = "key, site, lane, direction, status, method, plate_distance, plate, plate_country, start_ts, " \
+              "enter_ts, gate_ts, weigh_ts, exit_ts, last_ts, weight_kg, wait_s, processing_s, crossing_s, " \
+              "event_ids, edges, clock_synced, note"
+    original = {r[0]: r for r in source.db.execute(f"SELECT {columns} FROM crossings")}
+    assert len(original) > 20
+    source.close()
+
+    config, restored = make("restored.sqlite")
+    with restored.db.conn:
+        restored.db.conn.executemany(f"INSERT INTO crossings ({columns}, updated_at) VALUES ({','.join('?' * 24)})",
+                                     [(*r, 0.0) for r in original.values()])
+    # Only the queue edge's events came along: the gate side's are gone for good.
+    restored.add_new_events([e for e in s.events if e.edge == "out-1-q" and e.ts.timestamp() <= end])
+    agg = Aggregator(config, restored)  # started now: the crossings are within its rebuild window
+    agg.start()
+    agg.run()
+    after = {r[0]: r for r in restored.db.execute(f"SELECT {columns} FROM crossings")}
+    # Nothing deleted, nothing rewritten from half the events (those still waiting were rebuilt as they were).
+    assert after == original
+    restored.close()
