@@ -20,6 +20,14 @@ def iso_utc(epoch: float) -> str:
     return format_ts(datetime.fromtimestamp(round(epoch, 3), UTC))
 
 
+def status_fresh_at(produced: float, synced: bool, received_at: float) -> float:
+    """How recent an edge's lane status is, for staleness: its arrival, on the central's own clock — or
+    its own time when that is older and the edge's clock is synchronised: a retained status that the broker
+    hands over on (re)connecting arrives now but tells what the edge saw when it sent it, maybe hours ago.
+    An unsynchronised edge clock may be off by hours either way: then only the arrival counts."""
+    return min(received_at, produced) if synced else received_at
+
+
 def _iso_or_none(epoch: float | None) -> str | None:
     return None if epoch is None else iso_utc(epoch)
 
@@ -288,19 +296,26 @@ class Store:
     def sequences(self) -> list[dict]:
         return list(self.db["edge_sequences"].rows_where(order_by="site, edge"))
 
-    def put_status(self, status: LaneStatus) -> None:
+    def put_status(self, status: LaneStatus, received_at: float | None = None) -> None:
+        """Keep an edge's latest status of a lane, latest by the status's own time: one that arrives after a
+        newer one (a retained copy delivered late) changes nothing. `received_at`: its arrival (default now)."""
         with self.db.conn:
-            self.db["lane_status"].upsert(
-                {"site": status.site, "lane": status.lane, "edge": status.edge, "received_at": time.time(),
-                 "payload": status.model_dump_json(exclude_none=True)},
-                pk=("site", "lane", "edge"),
-            )
+            self.db.execute(
+                "INSERT INTO lane_status (site, lane, edge, received_at, payload) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (site, lane, edge) DO UPDATE SET received_at = excluded.received_at, "
+                "payload = excluded.payload "
+                "WHERE json_extract(excluded.payload, '$.ts') >= json_extract(lane_status.payload, '$.ts')",
+                [status.site, status.lane, status.edge, time.time() if received_at is None else received_at,
+                 status.model_dump_json(exclude_none=True)])
 
     def statuses(self) -> dict[tuple[str, str], list[dict]]:
-        """Latest status of each edge watching a lane, keyed by (site, lane)."""
+        """Latest status of each edge watching a lane, keyed by (site, lane); `fresh_at` says how recent
+        it is (see `status_fresh_at`)."""
         out: dict[tuple[str, str], list[dict]] = {}
         for r in self.db["lane_status"].rows:
             status = json.loads(r["payload"]) | {"received_at": r["received_at"]}
+            status["fresh_at"] = status_fresh_at(datetime.fromisoformat(status["ts"]).timestamp(),
+                                                 status["clock"]["synced"], r["received_at"])
             out.setdefault((r["site"], r["lane"]), []).append(status)
         return out
 

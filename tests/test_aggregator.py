@@ -171,3 +171,51 @@ def test_restored_crossings_without_their_events_survive_a_start(tmp_path):
     # Nothing deleted, nothing rewritten from half the events (those still waiting were rebuilt as they were).
     assert after == original
     restored.close()
+
+
+def test_status_staleness_counts_from_its_arrival_and_its_own_time_orders_an_edge(setup):
+    """A status handled late (the writer was storing a backlog) is as old as its arrival; a retained one
+    the broker hands over hours later is as old as its own (synchronised) time; one that arrives after a
+    newer one from the same edge changes nothing."""
+    config, store, agg, clock = setup
+    key = (SITE, "out-1")
+
+    def status(at: float, occupancy: int, synced: bool = True) -> LaneStatus:
+        return LaneStatus(site=SITE, lane="out-1", edge="out-1-q", clock=ClockState(synced=synced),
+                          ts=datetime.fromtimestamp(at, UTC), queue_occupancy=occupancy)
+
+    def summary():
+        agg.last_run.clear()
+        agg.run()
+        return agg.summaries[key][0]
+
+    t = clock[0] = START.timestamp() + 600
+    agg.on_status(status(t, 4))
+    assert summary().camera_occupancy == 4
+
+    clock[0] = t + 200
+    agg.on_status(status(t + 200, 6))
+    agg.on_status(status(t + 150, 9))  # an older one, delivered after the newer one
+    assert summary().camera_occupancy == 6
+
+    clock[0] = t + 4000  # the broker hands over the retained status of an edge silent for an hour
+    agg.on_status(status(t + 400, 7))
+    assert summary().camera_occupancy is None and summary().state == "stale"
+    # An unsynchronised clock says nothing about age: only the arrival counts.
+    agg.on_status(status(t + 500, 8, synced=False), received_at=t + 3990)
+    assert summary().camera_occupancy == 8
+
+    clock[0] = t + 4100  # handled 90 s after it arrived: older than the 60 s update interval
+    agg.on_status(status(t + 4010, 5), received_at=t + 4010)
+    assert summary().camera_occupancy is None and summary().state == "stale"
+
+
+def test_store_keeps_an_edges_newest_status(tmp_path):
+    store = Store(tmp_path / "c.sqlite")
+    for at, occupancy in ((100.0, 3), (50.0, 9)):
+        store.put_status(LaneStatus(site=SITE, lane="out-1", edge="e", clock=ClockState(synced=True),
+                                    ts=datetime.fromtimestamp(START.timestamp() + at, UTC),
+                                    queue_occupancy=occupancy), received_at=START.timestamp() + 200)
+    (held,) = store.statuses()[(SITE, "out-1")]
+    assert held["queue_occupancy"] == 3 and held["fresh_at"] == START.timestamp() + 100
+    store.close()
