@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import paho.mqtt.client as mqtt
 import pytest
+from central_rig import SITE, central_config, publisher, wait_until
 from eventsfromtruth import Knobs, events_from_truth
 from truthgen import busy_day
 
@@ -21,25 +20,6 @@ from central.store import Store
 from lanewatch import contract
 from lanewatch.contract import ClockState, EnterEvent, LaneStatus
 from lanewatch.ids import uuid7
-
-SITE = "laocai"
-
-
-def wait_until(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def publisher(broker) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid7()[-8:]}", protocol=mqtt.MQTTv5)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    return client
 
 
 def rows(db_path, sql, params=()):
@@ -52,12 +32,7 @@ def rows(db_path, sql, params=()):
 
 @pytest.fixture
 def central(tmp_path, broker):
-    config = CentralConfig.model_validate({
-        "mqtt": {"host": broker.host, "port": broker.port}, "client_id": f"central-{uuid7()[-12:]}",
-        "database": str(tmp_path / "central.sqlite"),
-        "sites": [{"id": SITE, "name": "Lào Cai", "lanes": [{"id": "out-1", "direction": "export"},
-                                                           {"id": "in-1", "direction": "import"}]}],
-    })
+    config = CentralConfig.model_validate(central_config(tmp_path, broker, (("out-1", "export"), ("in-1", "import"))))
     ingest = Ingest(config)
     ingest.start()
     assert ingest.connected.wait(10)
