@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -156,3 +157,40 @@ def test_two_edges_one_lane_assembled_with_a_gap_filled_late_and_summary_retaine
     finally:
         sub.loop_stop()
         sub.disconnect()
+
+
+def test_a_retained_status_handed_over_on_connecting_is_as_old_as_it_says(tmp_path, broker):
+    """An edge that went quiet an hour ago left its last status retained: the broker hands it to a central
+    that starts now. It arrives now but says what the edge saw an hour ago (its clock synchronised): stale."""
+    lane, edge = "out-r", f"q{uuid7()[-8:]}"
+    sent = datetime.now(UTC) - timedelta(hours=1)
+    topic = contract.status_topic(SITE, lane, edge)
+    publish_retained = [(topic, contract.encode(LaneStatus(site=SITE, lane=lane, edge=edge, ts=sent,
+                                                           clock=ClockState(synced=True), queue_occupancy=4)))]
+    pub = publisher(broker)
+    try:
+        for t, payload in publish_retained:
+            pub.publish(t, payload, qos=1, retain=True).wait_for_publish(5)
+        ingest = Ingest(CentralConfig.model_validate(central_config(tmp_path, broker, ((lane, "export"),))))
+        ingest.start()
+        try:
+            assert ingest.connected.wait(10)
+            wait_until(lambda: (agg := getattr(ingest, "aggregator", None)) is not None
+                       and edge in agg.edge_status.get((SITE, lane), {}), what="the status handled")
+            handled = time.time()
+            summary = wait_until(lambda: (s := ingest.aggregator.summaries.get((SITE, lane))) and
+                                 s[0].ts.timestamp() > handled and s[0], what="a summary since")
+            assert summary.state == "stale" and summary.camera_occupancy is None
+            reader = Store(ingest.config.database)
+            try:
+                (held,) = reader.statuses()[(SITE, lane)]
+            finally:
+                reader.close()
+            assert held["received_at"] > sent.timestamp() + 3000  # it arrived just now
+            assert held["fresh_at"] == pytest.approx(sent.timestamp(), abs=0.01)
+        finally:
+            ingest.stop()
+    finally:
+        pub.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)  # the session's broker is shared
+        pub.loop_stop()
+        pub.disconnect()
