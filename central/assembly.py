@@ -168,6 +168,7 @@ class _Passage:
     later_exit: Obs | None = None  # exit of a truck that took the gate after this one, same edge
     reads: str = ""
     weigh_note: str | None = None  # how an untracked weight was placed (or why it was not)
+    t: float = 0.0  # the anchor's time, set once the passage is complete (read often by the matching)
 
     @property
     def gate(self) -> Obs | None:
@@ -186,10 +187,6 @@ class _Passage:
         """When the truck left the queue: its gate event, else its first event."""
         gate = self.gate
         return gate if gate is not None else self.events[0]
-
-    @property
-    def t(self) -> float:
-        return self.anchor.ts
 
     def plates(self) -> list[Plate]:
         # The latest event carries the track's best reads so far: look at it first.
@@ -290,8 +287,10 @@ def _passages(events: list[Obs], params: AssemblyParams) -> tuple[list[_Passage]
             if exit_ is not None and p.gate is not None and (later is None or exit_.seq < later.seq):
                 later = exit_
     loose = [miss for w in untracked_weighs if (miss := _place_weight(w, by_edge.get(w.edge, []), params))]
+    for p in out:
+        p.t = p.anchor.ts
     out.sort(key=lambda p: (p.t, p.events[0].id))
-    return out, [_Passage([w], weigh_note=note) for w, note in loose]
+    return out, [_Passage([w], weigh_note=note, t=w.ts) for w, note in loose]
 
 
 def _place_weight(w: Obs, passages: list[_Passage], params: AssemblyParams) -> tuple[Obs, str] | None:
