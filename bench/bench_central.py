@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -34,7 +34,7 @@ SITE = "laocai-kimthanh2"
 LANES = [("out-1", "export"), ("out-2", "export"), ("in-1", "import"), ("in-2", "import"), ("in-3", "import")]
 N_CROSSINGS = 10_000_000
 N_PLATES = 200_000  # distinct trucks over the years
-HISTORY_START = datetime(2023, 1, 1, tzinfo=timezone.utc)
+HISTORY_START = datetime(2023, 1, 1, tzinfo=UTC)
 HISTORY_DAYS = 4 * 365
 INGEST_EVENTS = 60_000
 
@@ -49,7 +49,7 @@ def _events(n: int) -> list[tuple[str, bytes]]:
     edge), a truck a minute on each of the site's lanes: the backlog of days that a link outage can leave."""
     clock = ClockState(synced=True, offset_ms=0.5, source="chrony")
     trucks = n // 4
-    start = datetime.now(timezone.utc) - timedelta(minutes=trucks // len(LANES) + 45)
+    start = datetime.now(UTC) - timedelta(minutes=trucks // len(LANES) + 45)
     seqs: dict[str, int] = {}
     out = []
     rng = random.Random(1)
@@ -326,7 +326,7 @@ def bench_recompute() -> list[dict]:
     from central.aggregator import Aggregator
     from central.config import CentralConfig
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     trucks = busy_day(now - timedelta(hours=2), lane="out-1", seed=3, hourly=[55, 55] + [0] * 22)
     events = events_from_truth(trucks, SITE, "out-1", Knobs()).events
     with tempfile.TemporaryDirectory() as tmp:

@@ -152,8 +152,8 @@ class Accounts:
             raise AccountError(f"user {name!r} already exists")
         now = time.time()
         with self.db.conn:
-            self.db.table("users").insert({"name": name, "role": role, "password_hash": password_hash, "created_at": now,
-                                     "password_changed_at": now, "last_signin_at": None})
+            self.db.table("users").insert({"name": name, "role": role, "password_hash": password_hash,
+                                           "created_at": now, "password_changed_at": now, "last_signin_at": None})
 
     def set_password(self, name: str, password_hash: str) -> None:
         """Also ends every session of the user: whoever knew the old password is signed out."""

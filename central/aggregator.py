@@ -26,7 +26,7 @@ from central.metrics import (
     lane_summary,
 )
 from central.platematch import join_distance
-from central.store import Store, iso_utc
+from central.store import Store, iso_utc, status_fresh_at
 from lanewatch import contract
 from lanewatch.contract import LaneEvent, LaneStatus, LaneSummary
 
@@ -77,7 +77,8 @@ class Aggregator:
         self.dirty: set[LaneKey] = set()
         self.last_run: dict[LaneKey, float] = {}
         self.last_event: dict[LaneKey, float] = {}
-        self.edge_status: dict[LaneKey, dict[str, tuple[float, int]]] = {}  # edge -> (received, occupancy)
+        # edge -> (fresh at, occupancy, the status's own time): see `status_fresh_at`
+        self.edge_status: dict[LaneKey, dict[str, tuple[float, int, float]]] = {}
         # Crossings that finished (or were lost) recently, by key: the figures' input, kept in step with
         # what this aggregator writes so that a summary needs no query.
         self.finished: dict[LaneKey, dict[str, Finished]] = {}
@@ -102,7 +103,8 @@ class Aggregator:
                 self.last_event[key] = received
         for lane_key, edges in self.store.statuses().items():
             for e in edges:
-                self.edge_status.setdefault(lane_key, {})[e["edge"]] = (e["received_at"], e["queue_occupancy"])
+                produced = datetime.fromisoformat(e["ts"]).timestamp()
+                self.edge_status.setdefault(lane_key, {})[e["edge"]] = (e["fresh_at"], e["queue_occupancy"], produced)
         self.dirty.update(self.lanes)
 
     def on_events(self, events: list[LaneEvent]) -> None:
@@ -127,9 +129,20 @@ class Aggregator:
             start = min(o.ts for o in too_old) - 2 * self.params.window_s
             self.rebuild_from[key] = min(start, self.rebuild_from.get(key, start))
 
-    def on_status(self, status: LaneStatus) -> None:
+    def on_status(self, status: LaneStatus, received_at: float | None = None) -> None:
+        """An edge's lane status; `received_at`: when it arrived from the broker (default: now). The
+        status's own time decides which of an edge's statuses is the latest (one delivered late changes
+        nothing); staleness counts from its arrival, on the central's clock (`status_fresh_at`) — not from
+        when this thread got to it, which may be much later while a backlog is being stored."""
         key = (status.site, status.lane)
-        self.edge_status.setdefault(key, {})[status.edge] = (self.clock(), status.queue_occupancy)
+        produced = status.ts.timestamp()
+        edges = self.edge_status.setdefault(key, {})
+        held = edges.get(status.edge)
+        if held is not None and held[2] > produced:
+            return
+        arrived = self.clock() if received_at is None else received_at
+        edges[status.edge] = (status_fresh_at(produced, status.clock.synced, arrived), status.queue_occupancy,
+                              produced)
         self.dirty.add(key)
 
     # ------------------------------------------------------------ work
@@ -157,7 +170,21 @@ class Aggregator:
         site, lane = key
         skip = self.store.frozen_event_ids(site, lane, start, lookback_s=3 * self.params.window_s)
         skip.update(o.id for o in self.pending.get(key, ()))
-        known = self.store.crossing_keys_since(site, lane, start)
+        # A stored crossing is rebuilt from its events only when every one of them is stored. One whose
+        # events are not all there (an imported or restored history, events pruned) cannot be rebuilt:
+        # it stays as stored, and its events that are stored stay with it instead of forming a second crossing.
+        crossings = self.store.crossing_events_since(site, lane, start)
+        stored = self.store.stored_event_ids(i for _, ids in crossings for i in ids)
+        known = []
+        kept = 0
+        for crossing_key, ids in crossings:
+            if all(i in stored for i in ids):
+                known.append(crossing_key)
+            else:
+                skip.update(ids)
+                kept += 1
+        if kept:
+            log.info("%s/%s: %d stored crossings lack some of their events; kept as they are", site, lane, kept)
         book = LaneBook(self.params, self.distance, start=start, known=known)
         old = self.books.get(key)
         if old is not None:
@@ -215,11 +242,12 @@ class Aggregator:
         state = states.get(key)
         is_open = bool(state["open"]) if state else lane.open
         edges = {e: v for e, v in self.edge_status.get(key, {}).items() if now - v[0] <= EDGE_FORGOTTEN_S}
-        newest = max([self.last_event.get(key, -1.0)] + [received for received, _ in edges.values()])
-        data_age = now - newest if newest >= 0 else None
-        if any(now - received > self.metrics.update_interval_s for received, _ in edges.values()):
-            data_age = max(now - received for received, _ in edges.values())  # one silent edge makes the lane stale
-        fresh = [occ for received, occ in edges.values() if not is_stale(now - received, self.metrics)]
+        newest = max([self.last_event.get(key, -1.0)] + [fresh_at for fresh_at, _, _ in edges.values()])
+        data_age = max(0.0, now - newest) if newest >= 0 else None
+        if any(now - fresh_at > self.metrics.update_interval_s for fresh_at, _, _ in edges.values()):
+            # one silent edge makes the lane stale
+            data_age = max(now - fresh_at for fresh_at, _, _ in edges.values())
+        fresh = [occ for fresh_at, occ, _ in edges.values() if not is_stale(now - fresh_at, self.metrics)]
         result = self.results.get(key)
         if result is not None and result.waiting == 0:
             self.busy_since[key] = now

@@ -97,7 +97,7 @@ def lanes_snapshot(config: CentralConfig, store: Store) -> list[dict]:
                 {"by": state["by"], "at": iso_utc(state["at"]), "note": state["note"]},
                 "edges": edges,
                 "queue_occupancy": sum(e["queue_occupancy"] for e in edges) if edges else None,
-                "status_age_s": round(now - max(e["received_at"] for e in edges), 1) if edges else None,
+                "status_age_s": round(now - max(e["fresh_at"] for e in edges), 1) if edges else None,
                 "summary": _summary_view(summaries.get(key), now, config.metrics.update_interval_s),
                 "recent_events": store.recent_events(site.id, lane.id, limit=8),
             })

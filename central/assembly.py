@@ -165,8 +165,10 @@ class _Arrival:
 class _Passage:
     events: list[Obs] = field(default_factory=list)
     arrival: _Arrival | None = None
-    later_exit: float | None = None  # exit time of a truck that took the gate after this one, same edge
+    later_exit: Obs | None = None  # exit of a truck that took the gate after this one, same edge
     reads: str = ""
+    weigh_note: str | None = None  # how an untracked weight was placed (or why it was not)
+    t: float = 0.0  # the anchor's time, set once the passage is complete (read often by the matching)
 
     @property
     def gate(self) -> Obs | None:
@@ -181,10 +183,10 @@ class _Passage:
         return next((e for e in self.events if e.type == "weigh"), None)
 
     @property
-    def t(self) -> float:
+    def anchor(self) -> Obs:
         """When the truck left the queue: its gate event, else its first event."""
         gate = self.gate
-        return gate.ts if gate is not None else self.events[0].ts
+        return gate if gate is not None else self.events[0]
 
     def plates(self) -> list[Plate]:
         # The latest event carries the track's best reads so far: look at it first.
@@ -218,7 +220,7 @@ def _arrivals(enters: list[Obs], params: AssemblyParams) -> list[_Arrival]:
         same = None
         if e.track_id is not None:
             prior = by_track.get((e.edge, e.track_id))
-            if prior is not None and e.ts - prior.enters[-1].ts <= params.window_s:
+            if prior is not None and abs(_duration(prior.enters[-1], e)) <= params.window_s:
                 same = prior
         if same is None and e.plates:
             texts = {p.text for p in e.plates}
@@ -235,12 +237,27 @@ def _arrivals(enters: list[Obs], params: AssemblyParams) -> list[_Arrival]:
     return out
 
 
-def _passages(events: list[Obs], params: AssemblyParams) -> list[_Passage]:
-    """Group gate-side events by the gate camera's track."""
+def _edge_order(o: Obs) -> tuple[str, int, str]:
+    """An edge's own order of its events: the sequence numbers its outbox gives them as they happen,
+    which a step of the edge's wall clock cannot reorder. Wall time orders events across edges only."""
+    return (o.edge, o.seq, o.id)
+
+
+def _follows(a: Obs, b: Obs, within_s: float) -> bool:
+    """b happened after a, at most `within_s` later: by the edge's own order and clock when both come
+    from one edge, by UTC across edges."""
+    if a.edge == b.edge:
+        return a.seq < b.seq and _duration(a, b) <= within_s
+    return a.ts <= b.ts <= a.ts + within_s
+
+
+def _passages(events: list[Obs], params: AssemblyParams) -> tuple[list[_Passage], list[_Passage]]:
+    """Group gate-side events by the gate camera's track, in each edge's own order; returns the
+    passages and the weights that could be given to no truck (each a passage of its own, outside queue order)."""
     out: list[_Passage] = []
     open_by_track: dict[tuple[str, int], _Passage] = {}
     untracked_weighs: list[Obs] = []
-    for e in sorted(events, key=lambda o: (o.ts, o.seq, o.id)):
+    for e in sorted(events, key=_edge_order):
         if e.track_id is None:
             if e.type == "weigh":
                 untracked_weighs.append(e)
@@ -249,35 +266,56 @@ def _passages(events: list[Obs], params: AssemblyParams) -> list[_Passage]:
             continue
         key = (e.edge, e.track_id)
         current = open_by_track.get(key)
-        stale = current is not None and (e.ts - current.events[-1].ts > params.window_s or
+        stale = current is not None and (not _follows(current.events[-1], e, params.window_s) or
                                           (current.exit is not None and e.type != "exit"))
         if current is None or stale:
             current = _Passage()
             open_by_track[key] = current
             out.append(current)
         current.events.append(e)
-    # A weighbridge reading without a track belongs to the truck standing between gate and exit.
-    for w in untracked_weighs:
-        host = None
-        for p in out:
-            gate, exit_ = p.gate, p.exit
-            on_deck = gate is not None and gate.ts <= w.ts and (exit_ is None or w.ts <= exit_.ts)
-            if p.events[0].edge == w.edge and on_deck and (host is None or p.t > host.t):
-                host = p
-        if host is not None:
-            host.events.append(w)
-            host.events.sort(key=lambda o: (o.ts, o.seq))
-        else:
-            out.append(_Passage([w]))
+    # Trucks leave the weighbridge in gate order: a truck that took the gate later and has left means
+    # this one has gone too, seen or not.
+    by_edge: dict[str, list[_Passage]] = {}
+    for p in out:
+        by_edge.setdefault(p.events[0].edge, []).append(p)
+    for on_edge in by_edge.values():
+        on_edge.sort(key=lambda p: _edge_order(p.anchor))
+        later: Obs | None = None
+        for p in reversed(on_edge):
+            p.later_exit = later
+            exit_ = p.exit
+            if exit_ is not None and p.gate is not None and (later is None or exit_.seq < later.seq):
+                later = exit_
+    loose = [miss for w in untracked_weighs if (miss := _place_weight(w, by_edge.get(w.edge, []), params))]
+    for p in out:
+        p.t = p.anchor.ts
     out.sort(key=lambda p: (p.t, p.events[0].id))
-    earliest_exit_after: dict[str, float] = {}
-    for p in reversed(out):
-        edge = p.events[0].edge
-        p.later_exit = earliest_exit_after.get(edge)
-        exit_ = p.exit
-        if exit_ is not None and p.gate is not None:
-            earliest_exit_after[edge] = min(exit_.ts, earliest_exit_after.get(edge, math.inf))
-    return out
+    return out, [_Passage([w], weigh_note=note, t=w.ts) for w, note in loose]
+
+
+def _place_weight(w: Obs, passages: list[_Passage], params: AssemblyParams) -> tuple[Obs, str] | None:
+    """Give a weight without a track id to the truck on the weighbridge when exactly one truck stood
+    between gate and exit on its edge when it was taken; else leave it unjoined and say why (returned).
+    Such a weight carries no plate: the time is the only evidence, and two trucks on the deck leave a guess."""
+    on_deck = []
+    for p in passages:
+        gate, exit_ = p.gate, p.exit
+        if gate is None or not _follows(gate, w, params.window_s):
+            continue
+        if exit_ is not None:
+            if w.seq < exit_.seq:
+                on_deck.append(p)
+        elif p.later_exit is None or w.seq < p.later_exit.seq:
+            on_deck.append(p)
+    if len(on_deck) == 1:
+        host = on_deck[0]
+        host.events.append(w)
+        host.events.sort(key=_edge_order)
+        host.weigh_note = "weight without a track id, given by time: the only truck between gate and exit"
+        return None
+    if not on_deck:
+        return w, "weight without a truck: none stood between gate and exit"
+    return w, f"weight without a truck: {len(on_deck)} trucks stood between gate and exit"
 
 
 def _join(arrival: _Arrival, passage: _Passage, method: Method, distance: float | None) -> None:
@@ -296,9 +334,9 @@ def _match_tracks(arrivals: list[_Arrival], passages: list[_Passage], params: As
         if first.track_id is None:
             continue
         options = [a for a in by_track.get((first.edge, first.track_id), [])
-                   if a.passage is None and a.ts <= p.t <= a.ts + params.window_s]
+                   if a.passage is None and _follows(a.enters[0], p.anchor, params.window_s)]
         if options:
-            _join(max(options, key=lambda a: a.ts), p, "track", None)
+            _join(max(options, key=lambda a: _edge_order(a.enters[0])), p, "track", None)
 
 
 PairCache = dict[str, dict[str, "float | None"]]  # passage reads -> arrival reads -> distance
@@ -421,7 +459,7 @@ def _fill_blocks(arrivals: list[_Arrival], passages: list[_Passage], skeleton: l
         if not block_a or len(block_a) != len(block_p) or len(block_a) > params.fifo_max_block:
             continue
         pairs = list(zip(block_a, block_p, strict=True))
-        if not all(a.ts <= p.t <= a.ts + params.window_s for a, p in pairs):
+        if not all(_follows(a.enters[0], p.anchor, params.window_s) for a, p in pairs):
             continue
         ds = [distances.between(a, p) for a, p in pairs]
         if any(d is not None and d > params.fifo_max_distance for d in ds):
@@ -473,9 +511,11 @@ def _record(arrival: _Arrival | None, passage: _Passage | None, params: Assembly
     else:
         crossing = _duration(enter, exit_) if enter and exit_ else None
     note = None
-    if passage is None:
+    if passage is not None and passage.events == [weigh] and passage.weigh_note is not None:
+        status: Status = "partial"  # a weight no truck could be given: kept, and shown as such
+    elif passage is None:
         assert arrival is not None
-        status: Status = "waiting" if now - arrival.ts <= params.window_s else "lost"
+        status = "waiting" if now - arrival.ts <= params.window_s else "lost"
         if status == "lost":
             note = "no gate passage within the window"
     elif exit_ is None:
@@ -486,6 +526,8 @@ def _record(arrival: _Arrival | None, passage: _Passage | None, params: Assembly
         status, note = "partial", "no matching enter"
     else:
         status = "complete"
+    if passage is not None and passage.weigh_note is not None:
+        note = passage.weigh_note if note is None else f"{note}; {passage.weigh_note}"
     plate = _best_plate((passage.plates() if passage else []) + (arrival.plates() if arrival else []))
     return Crossing(
         key=(arrival.enters[0] if arrival else events[0]).id,
@@ -519,7 +561,7 @@ def assemble(events: Iterable[Obs], now: float, params: AssemblyParams, distance
     plate distances between calls (a lane is reassembled often, mostly from the same reads)."""
     events = list(events)
     arrivals = _arrivals([e for e in events if e.type == "enter"], params)
-    passages = _passages([e for e in events if e.type in GATE_SIDE], params)
+    passages, loose_weights = _passages([e for e in events if e.type in GATE_SIDE], params)
     for a in arrivals:
         a.reads = _reads_key(a.plates())
     for p in passages:
@@ -533,6 +575,7 @@ def assemble(events: Iterable[Obs], now: float, params: AssemblyParams, distance
     waiting_a, waiting_p = _fill_blocks(arrivals, passages, _skeleton(arrivals), distances, params, now)
     crossings = [_record(a, a.passage, params, now) for a in arrivals]
     crossings += [_record(None, p, params, now) for p in passages if p.arrival is None]
+    crossings += [_record(None, p, params, now) for p in loose_weights]
     crossings.sort(key=lambda c: (c.start_ts, c.key))
     processing = sum(1 for p in passages if _in_processing(p, passages, params, now))
     return Assembly(crossings, waiting=max(0, waiting_a - waiting_p), processing=processing)

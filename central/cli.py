@@ -173,10 +173,12 @@ def _lane(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lanewatch-central", description="Central service of lanewatch.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="ingest events and serve the board", epilog="example: lanewatch-central run --config central.yaml")
+    run = sub.add_parser("run", help="ingest events and serve the board",
+                         epilog="example: lanewatch-central run --config central.yaml")
     run.add_argument("--config", required=True, help="central config file (YAML)")
     run.set_defaults(func=_run)
-    schema = sub.add_parser("schema", help="print the JSON Schema of every message", epilog="example: lanewatch-central schema > events.schema.json")
+    schema = sub.add_parser("schema", help="print the JSON Schema of every message",
+                            epilog="example: lanewatch-central schema > events.schema.json")
     schema.set_defaults(func=_schema)
 
     query = sub.add_parser(

@@ -17,7 +17,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,7 +40,7 @@ class QueryError(ValueError):
 def zone(name: str | None) -> tzinfo:
     """`vn`, `cn`, `utc`, an IANA zone name or a ±HH:MM offset."""
     if name is None or name == "":
-        return timezone.utc
+        return UTC
     key = ZONE_ALIASES.get(name.lower(), name)
     match = _OFFSET.match(key)
     if match:
@@ -65,12 +65,12 @@ def parse_time(text: str, tz: tzinfo, what: str) -> datetime:
                          f"got {text!r}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def stored(value: datetime) -> str:
     """A UTC time as the store writes it (sorts as text)."""
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 

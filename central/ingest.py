@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -86,13 +86,17 @@ class Ingest:
         self.client.on_connect_fail = lambda client, userdata: log.warning(
             "cannot reach broker %s:%s; retrying with backoff", client.host, client.port)
         self.client.on_message = lambda client, userdata, msg: self._queue.put((self._generation, msg))
-        self.connected = threading.Event()
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_disconnect = lambda client, userdata, flags, reason_code, properties: self.connected.clear()
+        self.connected = threading.Event()  # connected and subscribed: messages published from now on reach us
         self.counts = {"events": 0, "duplicates": 0, "dead_letters": 0, "statuses": 0, "sequence_gaps": 0,
                        "gap_fills": 0, "sequence_resets": 0}
         self.dead_letter_kinds: Counter[str] = Counter()
         self._known = {(site.id, lane.id) for site in config.sites for lane in site.lanes}
         # New events and statuses, from the writer to the aggregator; None ends it.
-        self._handoff: queue.Queue[tuple[list[contract.LaneEvent], list[contract.LaneStatus]] | None] = queue.Queue()
+        # Statuses go with their arrival time (UTC epoch seconds).
+        self._handoff: queue.Queue[tuple[list[contract.LaneEvent], list[tuple[contract.LaneStatus, float]]] | None] = \
+            queue.Queue()
         self._rate_window = (0.0, 0)  # (start, messages stored since) for the burst test
         self._burst_until = 0.0
         self.latency = Timings()  # a message's arrival from the broker -> its batch committed
@@ -121,7 +125,13 @@ class Ingest:
             return
         self._generation += 1
         client.subscribe([(contract.EVENT_SUBSCRIPTION, 1), (contract.STATUS_SUBSCRIPTION, 1)])
-        log.info("subscribed to %s (session present: %s)", contract.EVENT_SUBSCRIPTION, flags.session_present)
+        log.info("subscribing to %s (session present: %s)", contract.EVENT_SUBSCRIPTION, flags.session_present)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            log.error("broker refused the subscription: %s", ", ".join(refused))
+            return
         self.connected.set()
 
     # ------------------------------------------------------------ writer thread
@@ -209,8 +219,8 @@ class Ingest:
                     return
                 events, statuses = item
                 aggregator.on_events(events)
-                for status in statuses:
-                    aggregator.on_status(status)
+                for status, received_at in statuses:
+                    aggregator.on_status(status, received_at)
             started = time.monotonic()
             burst = self._storing_a_burst() or any(len(p) > BURST_SLICE for p in aggregator.pending.values())
             try:
@@ -224,14 +234,17 @@ class Ingest:
                 spent = time.monotonic() - started
                 time.sleep(min(spent * (1 / AGGREGATOR_SHARE - 1), 10.0))
 
-    def _store(self, store: Store, batch: list[mqtt.MQTTMessage]) -> tuple[list[contract.LaneEvent], set[tuple[str, str]]]:
+    def _store(self, store: Store,
+               batch: list[mqtt.MQTTMessage]) -> tuple[list[contract.LaneEvent], set[tuple[str, str]]]:
         """Store a batch; returns every event that decoded (stored, or dead-lettered for an unknown lane: the
         receipts count them as received, so edges do not send them again and again) and the lanes touched."""
         decoded: list[contract.LaneEvent] = []
         events: list[contract.LaneEvent] = []
-        statuses: list[contract.LaneStatus] = []
+        statuses: list[tuple[contract.LaneStatus, float]] = []
         lanes: set[tuple[str, str]] = set()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
+        # paho stamps each message on arrival with the monotonic clock: its arrival on the wall clock.
+        wall_minus_mono = time.time() - time.monotonic()
         for msg in batch:
             try:
                 kind = contract.parse_topic(msg.topic)
@@ -240,8 +253,9 @@ class Ingest:
                 if kind.kind == "status":
                     status = contract.decode_status(msg.topic, msg.payload)
                     self._check_known(status.site, status.lane)
-                    store.put_status(status)
-                    statuses.append(status)
+                    received_at = msg.timestamp + wall_minus_mono
+                    store.put_status(status, received_at)
+                    statuses.append((status, received_at))
                     self.counts["statuses"] += 1
                 else:
                     event = contract.decode_event(msg.topic, msg.payload, now)

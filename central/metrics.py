@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from lanewatch.contract import BinSummary, Direction, DurationStats, LaneSummary
@@ -91,7 +91,7 @@ def bin_summary(finished: Sequence[Finished], since: float, now: float, min_truc
     waits = [f.wait_s for f in finished if within(f.gate_ts) and f.wait_s is not None]
     by_exit = [f for f in finished if within(f.exit_ts)]
     return BinSummary(
-        since=datetime.fromtimestamp(since, timezone.utc),
+        since=datetime.fromtimestamp(since, UTC),
         departures=None if stale else len(by_exit),
         wait=duration_stats(waits, min_trucks, stale),
         processing=duration_stats([f.processing_s for f in by_exit if f.processing_s is not None], min_trucks, stale),
@@ -143,7 +143,7 @@ def lane_summary(inp: LaneInputs, params: MetricsParams) -> tuple[LaneSummary, f
         expected, expected_state = round(inp.waiting / rate, 1), "ok"
     hour_ago = inp.now - 3600
     summary = LaneSummary(
-        site=inp.site, lane=inp.lane, direction=inp.direction, ts=datetime.fromtimestamp(inp.now, timezone.utc),
+        site=inp.site, lane=inp.lane, direction=inp.direction, ts=datetime.fromtimestamp(inp.now, UTC),
         state="stale" if stale else "ok",
         data_age_s=None if inp.data_age_s is None else round(inp.data_age_s, 1),
         open=inp.is_open,

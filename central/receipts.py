@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlite_utils
 
@@ -117,5 +117,5 @@ class Receipts:
 
     def receipt(self, site: str, edge: str) -> Receipt:
         runs = self._runs.get((site, edge), SeqRuns())
-        return Receipt(site=site, edge=edge, ts=datetime.now(timezone.utc), contiguous_seq=runs.contiguous,
+        return Receipt(site=site, edge=edge, ts=datetime.now(UTC), contiguous_seq=runs.contiguous,
                        max_seq=runs.max_seq, missing=tuple(runs.missing()), interval_s=INTERVAL_S)

@@ -6,7 +6,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
@@ -17,7 +17,15 @@ from lanewatch.contract import LaneEvent, LaneStatus, LaneSummary, format_ts
 
 def iso_utc(epoch: float) -> str:
     """UTC epoch seconds as stored: ISO-8601 with milliseconds and `Z`."""
-    return format_ts(datetime.fromtimestamp(round(epoch, 3), timezone.utc))
+    return format_ts(datetime.fromtimestamp(round(epoch, 3), UTC))
+
+
+def status_fresh_at(produced: float, synced: bool, received_at: float) -> float:
+    """How recent an edge's lane status is, for staleness: its arrival, on the central's own clock — or
+    its own time when that is older and the edge's clock is synchronised: a retained status that the broker
+    hands over on (re)connecting arrives now but tells what the edge saw when it sent it, maybe hours ago.
+    An unsynchronised edge clock may be off by hours either way: then only the arrival counts."""
+    return min(received_at, produced) if synced else received_at
 
 
 def _iso_or_none(epoch: float | None) -> str | None:
@@ -120,12 +128,7 @@ class Store:
 
     def add_new_events(self, events: list[LaneEvent]) -> list[LaneEvent]:
         """Insert events, ignoring ids already stored (or repeated in the batch); returns the new ones."""
-        known: set[str] = set()
-        ids = [e.id for e in events]
-        for i in range(0, len(ids), 900):
-            chunk = ids[i:i + 900]
-            marks = ",".join("?" * len(chunk))
-            known.update(r[0] for r in self.db.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk))
+        known = self.stored_event_ids(e.id for e in events)
         new: list[LaneEvent] = []
         for e in events:
             if e.id not in known:
@@ -179,9 +182,21 @@ class Store:
             ids.update(json.loads(event_ids))
         return ids
 
-    def crossing_keys_since(self, site: str, lane: str, start: float) -> list[str]:
-        return [k for (k,) in self.db.execute(
-            "SELECT key FROM crossings WHERE site = ? AND lane = ? AND start_ts >= ?", [site, lane, iso_utc(start)])]
+    def crossing_events_since(self, site: str, lane: str, start: float) -> list[tuple[str, list[str]]]:
+        """(key, event ids) of a lane's crossings starting at or after `start`."""
+        return [(k, json.loads(ids)) for k, ids in self.db.execute(
+            "SELECT key, event_ids FROM crossings WHERE site = ? AND lane = ? AND start_ts >= ?",
+            [site, lane, iso_utc(start)])]
+
+    def stored_event_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of these event ids are in the events table."""
+        ids = list(ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 900):
+            chunk = ids[i:i + 900]
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return found
 
     def write_crossings(self, site: str, lane: str, direction: str, changed: Iterable[Crossing],
                         removed: Iterable[str]) -> None:
@@ -281,19 +296,27 @@ class Store:
     def sequences(self) -> list[dict]:
         return list(self.db["edge_sequences"].rows_where(order_by="site, edge"))
 
-    def put_status(self, status: LaneStatus) -> None:
+    def put_status(self, status: LaneStatus, received_at: float | None = None) -> None:
+        """Keep an edge's latest status of a lane, latest by the status's own time: one that arrives after a
+        newer one (a retained copy delivered late) changes nothing. `received_at`: its arrival (default now)."""
         with self.db.conn:
-            self.db["lane_status"].upsert(
-                {"site": status.site, "lane": status.lane, "edge": status.edge, "received_at": time.time(),
-                 "payload": status.model_dump_json(exclude_none=True)},
-                pk=("site", "lane", "edge"),
-            )
+            self.db.execute(
+                "INSERT INTO lane_status (site, lane, edge, received_at, payload) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (site, lane, edge) DO UPDATE SET received_at = excluded.received_at, "
+                "payload = excluded.payload "
+                "WHERE json_extract(excluded.payload, '$.ts') >= json_extract(lane_status.payload, '$.ts')",
+                [status.site, status.lane, status.edge, time.time() if received_at is None else received_at,
+                 status.model_dump_json(exclude_none=True)])
 
     def statuses(self) -> dict[tuple[str, str], list[dict]]:
-        """Latest status of each edge watching a lane, keyed by (site, lane)."""
+        """Latest status of each edge watching a lane, keyed by (site, lane); `fresh_at` says how recent
+        it is (see `status_fresh_at`)."""
         out: dict[tuple[str, str], list[dict]] = {}
         for r in self.db["lane_status"].rows:
-            out.setdefault((r["site"], r["lane"]), []).append(json.loads(r["payload"]) | {"received_at": r["received_at"]})
+            status = json.loads(r["payload"]) | {"received_at": r["received_at"]}
+            status["fresh_at"] = status_fresh_at(datetime.fromisoformat(status["ts"]).timestamp(),
+                                                 status["clock"]["synced"], r["received_at"])
+            out.setdefault((r["site"], r["lane"]), []).append(status)
         return out
 
     def recent_events(self, site: str, lane: str, limit: int = 10) -> list[dict]:

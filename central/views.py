@@ -281,7 +281,7 @@ def _stats(stats: dict | None) -> dict:
 
 
 def _health(status: dict, now: float, fresh_s: float) -> dict:
-    age = now - status["received_at"]
+    age = now - status["fresh_at"]
     wb = status.get("weighbridge")
     outbox = status.get("outbox") or {}
     return {
@@ -353,7 +353,7 @@ def _card(store: Store, config: CentralConfig, site: str, site_name: str, lane: 
           statuses: list[dict], summary: dict | None, now: datetime, chart_times: list[datetime]) -> dict:
     update_s = config.metrics.update_interval_s
     edges = sorted(statuses, key=lambda s: s["edge"])
-    fresh = [s for s in edges if now.timestamp() - s["received_at"] <= update_s]
+    fresh = [s for s in edges if now.timestamp() - s["fresh_at"] <= update_s]
     # No summary yet, the lane's own data old, or the aggregator stopped refreshing it: every current figure
     # is withheld.
     stale = (summary is None or summary["state"] == "stale"

@@ -30,7 +30,7 @@ import bisect
 import json
 import statistics
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from eventsfromtruth import Knobs, Stream, events_from_truth
@@ -66,7 +66,7 @@ class Figures:
 
 
 def _status(lane: str, edge: str, now: float, occupancy: int) -> LaneStatus:
-    return LaneStatus(site=SITE, lane=lane, edge=edge, ts=datetime.fromtimestamp(now, timezone.utc),
+    return LaneStatus(site=SITE, lane=lane, edge=edge, ts=datetime.fromtimestamp(now, UTC),
                       clock=ClockState(synced=True), queue_occupancy=occupancy)
 
 

@@ -205,9 +205,53 @@ def test_tractor_and_trailer_plates_are_not_compared_with_each_other():
 
 def test_untracked_weight_goes_to_the_truck_on_the_weighbridge():
     events = truck(0, 100, "24C11111", "24C11111", 1, 1)
-    events[2] = ev("weigh", 130, "gate1", None, weight=41000.0)
+    events[2] = replace(ev("weigh", 130, "gate1", None, weight=41000.0), seq=events[2].seq)  # between gate and exit
     (c,) = run(events, 1000).crossings
-    assert c.weight_kg == 41000.0 and c.status == "complete"
+    assert c.weight_kg == 41000.0 and c.status == "complete" and "given by time" in c.note
+
+
+def test_two_trucks_on_the_deck_leave_an_untracked_weight_unjoined_and_shown():
+    """No track id, no plate, and two trucks between gate and exit: the weight is kept on a row of its
+    own, flagged, instead of going silently to one of them."""
+    events = [ev("enter", 0, "queue1", 1, "24C11111"), ev("enter", 10, "queue1", 2, "24C22222"),
+              ev("gate", 100, "gate1", 1, "24C11111"), ev("gate", 150, "gate1", 2, "24C22222"),
+              ev("weigh", 160, "gate1", None, weight=41000.0),
+              ev("exit", 200, "gate1", 1, "24C11111"), ev("exit", 260, "gate1", 2, "24C22222")]
+    result = run(events, 1000)
+    trucks = [c for c in result.crossings if c.plate is not None]
+    assert [(c.plate, c.status, c.weight_kg) for c in trucks] == [("24C11111", "complete", None),
+                                                                 ("24C22222", "complete", None)]
+    (loose,) = [c for c in result.crossings if c.plate is None]
+    assert (loose.status, loose.method, loose.weight_kg) == ("partial", None, 41000.0)
+    assert loose.note == "weight without a truck: 2 trucks stood between gate and exit"
+    assert (result.waiting, result.processing) == (0, 0)  # the loose weight is no truck in the queue
+
+
+def test_a_backward_wall_clock_step_on_an_edge_splits_and_reorders_nothing():
+    """The gate edge's wall clock steps back an hour between a truck's gate and its weight (NTP after an
+    outage, an operator): its own order (seq) and monotonic clock keep the passage whole."""
+    step = -3600.0
+    enter = ev("enter", 0, "queue1", 1, "24C12345")
+    gate = ev("gate", 600, "gate1", 7, "24C12345")
+    weigh = replace(ev("weigh", 620, "gate1", 7, "24C12345", weight=30000.0), ts=T0 + 620 + step)
+    exit_ = replace(ev("exit", 690, "gate1", 7, "24C12345"), ts=T0 + 690 + step)
+    (c,) = run([enter, gate, weigh, exit_], 1000).crossings
+    assert (c.status, c.method, c.weight_kg) == ("complete", "plate", 30000.0)
+    assert c.wait_s == pytest.approx(600) and c.processing_s == pytest.approx(90)
+
+    # One camera watching the whole lane, the step between enter and gate: still one truck, by track.
+    enter = ev("enter", 0, "cam", 3)
+    gate = replace(ev("gate", 300, "cam", 3), ts=T0 + 300 + step)
+    exit_ = replace(ev("exit", 400, "cam", 3), ts=T0 + 400 + step)
+    (c,) = run([enter, gate, exit_], 1000).crossings
+    assert (c.status, c.method) == ("complete", "track") and c.crossing_s == pytest.approx(400)
+
+    # An untracked weight taken after the step still finds the one truck on the deck.
+    gate = ev("gate", 100, "gate1", 8, "24C99999")
+    weigh = replace(ev("weigh", 130, "gate1", None, weight=12000.0), ts=T0 + 130 + step)
+    exit_ = replace(ev("exit", 200, "gate1", 8, "24C99999"), ts=T0 + 200 + step)
+    (c,) = [c for c in run([ev("enter", 0, "queue1", 4, "24C99999"), gate, weigh, exit_], 1000).crossings]
+    assert (c.status, c.weight_kg, c.processing_s) == ("complete", 12000.0, pytest.approx(100))
 
 
 def test_book_takes_late_events_and_refuses_those_too_old():

@@ -8,10 +8,10 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-import paho.mqtt.client as mqtt
 import pytest
+from central_rig import SITE, central_config, publisher, wait_until
 from eventsfromtruth import Knobs, events_from_truth
 from truthgen import busy_day
 
@@ -21,25 +21,6 @@ from central.store import Store
 from lanewatch import contract
 from lanewatch.contract import ClockState, EnterEvent, LaneStatus
 from lanewatch.ids import uuid7
-
-SITE = "laocai"
-
-
-def wait_until(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def publisher(broker) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid7()[-8:]}", protocol=mqtt.MQTTv5)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    return client
 
 
 def rows(db_path, sql, params=()):
@@ -52,12 +33,7 @@ def rows(db_path, sql, params=()):
 
 @pytest.fixture
 def central(tmp_path, broker):
-    config = CentralConfig.model_validate({
-        "mqtt": {"host": broker.host, "port": broker.port}, "client_id": f"central-{uuid7()[-12:]}",
-        "database": str(tmp_path / "central.sqlite"),
-        "sites": [{"id": SITE, "name": "Lào Cai", "lanes": [{"id": "out-1", "direction": "export"},
-                                                           {"id": "in-1", "direction": "import"}]}],
-    })
+    config = CentralConfig.model_validate(central_config(tmp_path, broker, (("out-1", "export"), ("in-1", "import"))))
     ingest = Ingest(config)
     ingest.start()
     assert ingest.connected.wait(10)
@@ -66,7 +42,7 @@ def central(tmp_path, broker):
 
 
 def test_bad_payloads_land_in_dead_letters_with_reasons_and_are_counted(central, broker):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     good = EnterEvent(id=uuid7(), site=SITE, lane="out-1", edge="q1", seq=1, ts=now, mono_ms=5,
                       clock=ClockState(synced=True), track_id=1)
     good_json = json.loads(contract.encode(good))
@@ -122,10 +98,10 @@ def test_bad_payloads_land_in_dead_letters_with_reasons_and_are_counted(central,
 
 
 def test_two_edges_one_lane_assembled_with_a_gap_filled_late_and_summary_retained(central, broker):
-    start = datetime.now(timezone.utc) - timedelta(minutes=40)
+    start = datetime.now(UTC) - timedelta(minutes=40)
     hourly = [40] + [0] * 23
     trucks = [t for t in busy_day(start, lane="out-1", seed=5, hourly=hourly) if t.exit and
-              datetime.fromisoformat(t.exit) < datetime.now(timezone.utc)]
+              datetime.fromisoformat(t.exit) < datetime.now(UTC)]
     # No OCR slips here (assembly has its own tests): every truck must be assembled, by plate or order.
     stream = events_from_truth(trucks, SITE, "out-1", Knobs(confusion_rate=0, missing_plate_rate=0.05, seed=5),
                                queue_edge="q1", gate_edge="g1")
@@ -181,3 +157,40 @@ def test_two_edges_one_lane_assembled_with_a_gap_filled_late_and_summary_retaine
     finally:
         sub.loop_stop()
         sub.disconnect()
+
+
+def test_a_retained_status_handed_over_on_connecting_is_as_old_as_it_says(tmp_path, broker):
+    """An edge that went quiet an hour ago left its last status retained: the broker hands it to a central
+    that starts now. It arrives now but says what the edge saw an hour ago (its clock synchronised): stale."""
+    lane, edge = "out-r", f"q{uuid7()[-8:]}"
+    sent = datetime.now(UTC) - timedelta(hours=1)
+    topic = contract.status_topic(SITE, lane, edge)
+    publish_retained = [(topic, contract.encode(LaneStatus(site=SITE, lane=lane, edge=edge, ts=sent,
+                                                           clock=ClockState(synced=True), queue_occupancy=4)))]
+    pub = publisher(broker)
+    try:
+        for t, payload in publish_retained:
+            pub.publish(t, payload, qos=1, retain=True).wait_for_publish(5)
+        ingest = Ingest(CentralConfig.model_validate(central_config(tmp_path, broker, ((lane, "export"),))))
+        ingest.start()
+        try:
+            assert ingest.connected.wait(10)
+            wait_until(lambda: (agg := getattr(ingest, "aggregator", None)) is not None
+                       and edge in agg.edge_status.get((SITE, lane), {}), what="the status handled")
+            handled = time.time()
+            summary = wait_until(lambda: (s := ingest.aggregator.summaries.get((SITE, lane))) and
+                                 s[0].ts.timestamp() > handled and s[0], what="a summary since")
+            assert summary.state == "stale" and summary.camera_occupancy is None
+            reader = Store(ingest.config.database)
+            try:
+                (held,) = reader.statuses()[(SITE, lane)]
+            finally:
+                reader.close()
+            assert held["received_at"] > sent.timestamp() + 3000  # it arrived just now
+            assert held["fresh_at"] == pytest.approx(sent.timestamp(), abs=0.01)
+        finally:
+            ingest.stop()
+    finally:
+        pub.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)  # the session's broker is shared
+        pub.loop_stop()
+        pub.disconnect()

@@ -17,10 +17,11 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 import yaml
 from broker import free_port
+from central_rig import SITE, publish, wait_until
+from central_rig import central_config as rig_config
 from test_sdnotify import Listener
 
 from central import aggregator as aggregator_module
@@ -32,7 +33,6 @@ from lanewatch.ids import uuid7
 from lanewatch.sdnotify import Notifier, Watchdog
 
 REPO = Path(__file__).resolve().parents[1]
-SITE = "laocai"
 
 
 def scrape(port: int) -> str:
@@ -48,32 +48,8 @@ def value(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def publish(broker, messages: list[tuple[str, bytes]]) -> None:  # noqa: ANN001
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid7()[-8:]}", protocol=mqtt.MQTTv5)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    try:
-        for topic, payload in messages:
-            client.publish(topic, payload, qos=1).wait_for_publish(5)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-
-
 def central_config(tmp_path: Path, broker, **extra: object) -> dict:  # noqa: ANN001
-    return {"mqtt": {"host": broker.host, "port": broker.port}, "client_id": f"central-{uuid7()[-12:]}",
-            "database": str(tmp_path / "central.sqlite"), "http": {"host": "127.0.0.1", "port": free_port()},
-            "sites": [{"id": SITE, "name": "Lào Cai", "lanes": [{"id": "out-1", "direction": "export"}]}], **extra}
+    return rig_config(tmp_path, broker, http={"host": "127.0.0.1", "port": free_port()}, **extra)
 
 
 def test_central_process_notifies_systemd_and_serves_metrics(tmp_path: Path, broker) -> None:
@@ -96,7 +72,7 @@ def test_central_process_notifies_systemd_and_serves_metrics(tmp_path: Path, bro
                            clock=ClockState(synced=True), track_id=1)
         publish(broker, [(contract.event_topic(SITE, "out-1"), contract.encode(event)),
                          (contract.event_topic(SITE, "out-1"), b"{not json")])
-        text = wait_for(lambda: (t := scrape(metrics_port)) and value(t, "lanewatch_ingest_events_total") == 1
+        text = wait_until(lambda: (t := scrape(metrics_port)) and value(t, "lanewatch_ingest_events_total") == 1
                         and value(t, "lanewatch_ingest_dead_letters_total", kind="malformed_json") == 1 and t,
                         what="the event and the dead letter in the metrics")
         # every message stored is timed (the session's shared broker may hold retained statuses of other tests)
@@ -108,7 +84,7 @@ def test_central_process_notifies_systemd_and_serves_metrics(tmp_path: Path, bro
         assert value(text, "lanewatch_ingest_dead_letters_total", kind="too_large") == 0
         assert value(text, "lanewatch_mqtt_connected") == 1
         assert value(text, "lanewatch_watchdog_stalled_loops") == 0
-        wait_for(lambda: value(scrape(metrics_port), "lanewatch_lane_queue_length", site=SITE, lane="out-1") == 1,
+        wait_until(lambda: value(scrape(metrics_port), "lanewatch_lane_queue_length", site=SITE, lane="out-1") == 1,
                  what="the lane's queue length")
     finally:
         process.send_signal(signal.SIGTERM)
