@@ -51,13 +51,16 @@ def _check_config(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lanewatch-edge", description="Watch a border gate's truck lanes.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the edge process", epilog="example: lanewatch-edge run --config /etc/lanewatch/edge/gate1.yaml")
+    run = sub.add_parser("run", help="run the edge process",
+                         epilog="example: lanewatch-edge run --config /etc/lanewatch/edge/gate1.yaml")
     run.add_argument("--config", required=True, help="edge config file (YAML)")
-    run.add_argument("--exit-at-end", action="store_true", help="exit when every video file has ended and all events are delivered")
+    run.add_argument("--exit-at-end", action="store_true",
+                     help="exit when every video file has ended and all events are delivered")
     run.add_argument("--drain-timeout", type=float, default=60.0, metavar="S",
                      help="with --exit-at-end: give up waiting for delivery after S seconds (exit code 3)")
     run.set_defaults(func=_run)
-    check = sub.add_parser("check-config", help="validate a config file and exit", epilog="example: lanewatch-edge check-config --config edge.yaml")
+    check = sub.add_parser("check-config", help="validate a config file and exit",
+                           epilog="example: lanewatch-edge check-config --config edge.yaml")
     check.add_argument("--config", required=True)
     check.set_defaults(func=_check_config)
     from edge import doctor
