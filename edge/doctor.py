@@ -18,16 +18,7 @@ from pathlib import Path
 from edge.config import CameraConfig, EdgeConfig, FileSource, YoloOnnxDetectorConfig
 from lanewatch import contract
 from lanewatch.config import ConfigError, load_config
-from lanewatch.doctor import (
-    CheckFailed,
-    Report,
-    check_broker,
-    check_certificates,
-    check_clock,
-    check_disk,
-    note_user,
-    parse_size,
-)
+from lanewatch.doctor import CheckFailed, Report, check_clock, check_disk, check_mqtt, note_user, parse_size
 
 CAMERA_TIMEOUT_S = 10.0
 WEIGHBRIDGE_TIMEOUT_S = 10.0
@@ -76,11 +67,10 @@ def run(args: argparse.Namespace) -> int:
         if bridge is not None:
             report.check(f"weighbridge {lane.id}",
                          lambda bridge=bridge, lane=lane: check_weighbridge(bridge, lane.id, args.weighbridge_timeout))
-    report.check("certificates", lambda: check_certificates(
-        cfg.mqtt.tls, RENEW_CLIENT_CERT.format(site=cfg.site, edge_id=cfg.edge_id)))
-    report.check("broker", lambda: check_broker(
-        cfg.mqtt, f"edge.{cfg.site}.{cfg.edge_id}", f"lanewatch-doctor-{cfg.site}-{cfg.edge_id}-{os.getpid()}",
-        contract.receipt_topic(cfg.site, cfg.edge_id)))
+    account = f"edge.{cfg.site}.{cfg.edge_id}"
+    check_mqtt(report, cfg.mqtt, account, f"lanewatch-doctor-{cfg.site}-{cfg.edge_id}-{os.getpid()}",
+               contract.receipt_topic(cfg.site, cfg.edge_id),
+               renew_fix=RENEW_CLIENT_CERT.format(site=cfg.site, edge_id=cfg.edge_id))
     report.check("clock", check_clock)
     min_free = args.min_free_disk if args.min_free_disk is not None else int(cfg.outbox.hard_limit_bytes)
     report.check("disk", lambda: check_disk(cfg.data_dir, min_free, "the outbox and plate crops live there"))

@@ -221,6 +221,14 @@ def check_certificates(tls: TlsSettings | None, renew_fix: str, now: dt.datetime
     return "; ".join(found)
 
 
+def check_mqtt(report: Report, settings: MqttSettings, username_hint: str, client_id: str, topic: str, *,
+               renew_fix: str) -> None:
+    """The service's link to the broker, as two checks: its TLS certificates' dates (a failure there explains
+    a broker failure after it), then the account (`check_broker`)."""
+    report.check("certificates", lambda: check_certificates(settings.tls, renew_fix))
+    report.check("broker", lambda: check_broker(settings, username_hint, client_id, topic))
+
+
 # ---------------------------------------------------------------- clock
 def check_clock(read_os: Callable[[], ClockState] = read_os_clock) -> str:
     state = ClockWatch(read_os=read_os, background=False).state()
