@@ -238,6 +238,8 @@ def test_central_doctor_passes_then_reports_each_failure(tmp_path: Path, site: S
     assert good.returncode == 0, good.stdout + good.stderr
     assert found["database"].endswith("does not exist yet (created with the current schema at first start)")
     assert found["broker"] == f"ok central@127.0.0.1:{site.broker.port} accepted (TLS); may read lanewatch/v1/+/+/event"
+    ca_until = x509.load_pem_x509_certificate(site.ca.read_bytes()).not_valid_after_utc
+    assert found["certificates"] == f"ok CA ca.crt valid until {ca_until:%Y-%m-%d}"
     assert found["web"].startswith("ok http://127.0.0.1:") and "free to serve" in found["web"]
 
     # A database from a newer release, a wrong password, an unsynchronised clock, too little disk.
