@@ -8,7 +8,7 @@ import sys
 
 from lanewatch.config import ConfigError, load_config
 from lanewatch.logs import setup_logging
-from lanewatch.subcommands import Delegated, add_listing, dispatch
+from lanewatch.subcommands import Delegated, add_listing, run_main
 
 EX_CONFIG = 78  # sysexits.h; the units' RestartPreventExitStatus=78: a bad config does not heal by restarting
 
@@ -94,16 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.detect.cli import ToolError
     from edge.detect.models import ModelError
 
-    argv = sys.argv[1:] if argv is None else argv
-    delegated = dispatch(argv, DELEGATED)
-    if delegated is not None:
-        return delegated
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ConfigError, ModelError, ToolError) as exc:
-        print(f"lanewatch-edge: {exc}", file=sys.stderr)
-        return 2
+    return run_main("lanewatch-edge", argv, DELEGATED, build_parser, (ConfigError, ModelError, ToolError))
 
 
 if __name__ == "__main__":
