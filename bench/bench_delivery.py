@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 
-from delivery_rig import Rig, _read, wait_until  # noqa: E402
+from delivery_rig import Rig, _read, running_rig, wait_until  # noqa: E402
 
 PUBLISH_COUNT = 30_000
 BACKLOG = 100_000
@@ -26,15 +26,11 @@ STEADY_RATE, STEADY_SECONDS = 20.0, 30
 
 
 def _publish_rate(tmp: Path) -> dict:
-    rig = Rig(tmp)
-    try:
-        rig.start_central()
+    with running_rig(tmp) as rig:
         summary = rig.finish_edge(rig.start_edge(PUBLISH_COUNT, until="delivered"), timeout=300)
         rate = PUBLISH_COUNT / summary["elapsed_s"]
         return {"name": f"publish rate, one edge through its outbox ({PUBLISH_COUNT:,} events)", "value": rate,
                 "unit": "events/s", "target": ">= 2000", "ok": rate >= 2000}
-    finally:
-        rig.close()
 
 
 def _undelivered(rig: Rig) -> int:
@@ -42,9 +38,7 @@ def _undelivered(rig: Rig) -> int:
 
 
 def _drain(tmp: Path) -> list[dict]:
-    rig = Rig(tmp, proxy=True, outbox={"max_bytes": "1GiB", "hard_limit_bytes": "2GiB"})
-    try:
-        rig.start_central()
+    with running_rig(tmp, proxy=True, outbox={"max_bytes": "1GiB", "hard_limit_bytes": "2GiB"}) as rig:
         rig.proxy.cut()
         edge = rig.start_edge(BACKLOG, until="delivered", timeout=600)
         wait_until(lambda: rig.committed() >= BACKLOG, 300, "backlog committed", every=0.5)
@@ -61,14 +55,10 @@ def _drain(tmp: Path) -> list[dict]:
             {"name": f"drain {BACKLOG:,}-event backlog: link back to all in central store", "value": stored,
              "unit": "s", "target": "", "ok": None},
         ]
-    finally:
-        rig.close()
 
 
 def _latency(tmp: Path) -> list[dict]:
-    rig = Rig(tmp)
-    try:
-        rig.start_central()
+    with running_rig(tmp) as rig:
         count = int(STEADY_RATE * STEADY_SECONDS)
         rig.finish_edge(rig.start_edge(count, rate=STEADY_RATE, until="confirmed"), timeout=STEADY_SECONDS + 60)
         rows = _read(rig.central_db, "SELECT ts, received_at FROM events")
@@ -80,8 +70,6 @@ def _latency(tmp: Path) -> list[dict]:
             {"name": f"latency creation -> central store at {STEADY_RATE:.0f}/s, p95", "value": p95, "unit": "ms",
              "target": "< 1000", "ok": p95 < 1000},
         ]
-    finally:
-        rig.close()
 
 
 def run() -> list[dict]:

@@ -33,45 +33,33 @@ from playwright.sync_api import Page, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import webdata  # noqa: E402
 from broker import Broker, free_port  # noqa: E402
-from webdata import (  # noqa: E402
-    PASSWORD,
-    Central,
-    Publisher,
-    Sequencer,
-    Truck,
-    busy_lane,
-    events_until,
-    lane_status,
-    truck_events,
-)
+from webdata import SITE  # noqa: E402
+from webpages import launch_chromium, sign_in  # noqa: E402
 
 from bench import bench_central  # noqa: E402
 from central import history, views  # noqa: E402
 from central.config import CentralConfig  # noqa: E402
 from central.store import Store  # noqa: E402
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 RUNS = 5
 HISTORY_RUNS = 3
-SITE = "laocai-kimthanh2"
 
 
 def board_sites(lanes: int) -> list[dict]:
-    return [{"id": SITE, "name": "Lào Cai – Hà Khẩu (Kim Thành II)", "lanes": [
-        {"id": f"{'out' if i % 2 else 'in'}-{i + 1}", "direction": "export" if i % 2 else "import"}
-        for i in range(lanes)]}]
+    return webdata.gate_sites([{"id": f"{'out' if i % 2 else 'in'}-{i + 1}",
+                                "direction": "export" if i % 2 else "import"} for i in range(lanes)])
 
 
 def fill_board_db(path: Path, sites: list[dict], now: datetime) -> int:
     store = Store(path)
-    seq = Sequencer()
+    seq = webdata.Sequencer()
     events = []
     for k, lane in enumerate(sites[0]["lanes"]):
-        trucks = busy_lane(SITE, lane["id"], "gate-edge", now - timedelta(hours=4), now, seed=k, mean_gap_s=240,
+        trucks = webdata.busy_lane(SITE, lane["id"], "gate-edge", now - timedelta(hours=4), now, seed=k, mean_gap_s=240,
                            first_track=1 + 10_000 * k)
-        events += events_until(trucks, seq, now, crops=True)
+        events += webdata.events_until(trucks, seq, now, crops=True)
     store.add_events(events)
     store.db.conn.close()
     return len(events)
@@ -90,14 +78,6 @@ def sites_in(path: Path) -> tuple[list[dict], datetime]:
     return [{"id": s, "name": s, "lanes": ls} for s, ls in sites.items()], views.parse_ts(last)
 
 
-def sign_in(page: Page) -> None:
-    page.goto("/signin")
-    page.fill("#username", "bench")
-    page.fill("#password", PASSWORD)
-    page.press("#password", "Enter")
-    page.wait_for_url("**/")
-
-
 def mark(page: Page, name: str) -> float:
     return page.evaluate(f"performance.getEntriesByName('{name}')[0].startTime")
 
@@ -108,7 +88,7 @@ def run() -> list[dict]:
     broker = Broker(work / "mosquitto").start()
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = launch_chromium(p)
             try:
                 rows += bench_board(browser, broker, work)
                 rows += bench_history(browser, broker, work)
@@ -138,13 +118,13 @@ def wait_for_summaries(path: Path, lanes: int, since: float, timeout: float = 12
 def bench_board(browser, broker: Broker, work: Path) -> list[dict]:
     sites = board_sites(20)
     db_path = work / "board" / "central.sqlite"
-    central = Central(work / "board", broker.host, broker.port, free_port(), sites,
+    central = webdata.Central(work / "board", broker.host, broker.port, free_port(), sites,
                       web={"board_refresh_s": 0.5}, metrics={"update_interval_s": 600})
     now = datetime.now(UTC)
     events = fill_board_db(db_path, sites, now)
     store = Store(db_path)
     for lane in sites[0]["lanes"]:
-        store.put_status(lane_status(SITE, lane["id"], "gate-edge", 7, now, weighbridge_kg=25_000.0))
+        store.put_status(webdata.lane_status(SITE, lane["id"], "gate-edge", 7, now, weighbridge_kg=25_000.0))
     store.close()
     central.add_user("bench", "operator")
     started = time.time()
@@ -159,7 +139,7 @@ def bench_board(browser, broker: Broker, work: Path) -> list[dict]:
         reader.close()
         assert len(snapshot["lanes"]) == 20 and not any(card["stale"] for card in snapshot["lanes"])
         page = browser.new_page(base_url=central.url, viewport={"width": 1920, "height": 1080})
-        sign_in(page)
+        sign_in(page, "bench")
         renders = []
         for _ in range(RUNS):
             time.sleep(0.6)  # past the snapshot's refresh interval: every load computes a fresh one
@@ -168,12 +148,12 @@ def bench_board(browser, broker: Broker, work: Path) -> list[dict]:
             assert page.locator("section.lane").count() == 20
             renders.append(mark(page, "board-rendered"))
         # From publishing an event to its plate on the open board: broker, ingest, snapshot, push, render.
-        publisher = Publisher(broker.host, broker.port)
+        publisher = webdata.Publisher(broker.host, broker.port)
         latencies = []
         for i in range(RUNS):
-            truck = Truck(SITE, sites[0]["lanes"][i]["id"], "queue-edge", 900_000 + i, f"24C9{i:04d}", "VN",
+            truck = webdata.Truck(SITE, sites[0]["lanes"][i]["id"], "queue-edge", 900_000 + i, f"24C9{i:04d}", "VN",
                           datetime.now(UTC), 0, 0, None)
-            enter = truck_events(truck, Sequencer(), stages=("enter",))
+            enter = webdata.truck_events(truck, webdata.Sequencer(), stages=("enter",))
             started = time.perf_counter()
             publisher.events(enter)
             page.locator(f'[data-lane="{SITE}/{truck.lane}"] .plates').get_by_text(truck.plate).wait_for()
@@ -214,7 +194,7 @@ def bench_history(browser, broker: Broker, work: Path) -> list[dict]:
     sites, last = sites_in(db_path)
     # The month ends a day ago at the latest: what the central's start may rewrite lies after that.
     end = min(last, datetime.now(UTC) - timedelta(days=1))
-    central = Central(work / "month", broker.host, broker.port, free_port(), sites)
+    central = webdata.Central(work / "month", broker.host, broker.port, free_port(), sites)
     central.add_user("bench", "staff")
     started = time.time()
     central.start(timeout=120)
@@ -233,7 +213,7 @@ def bench_history(browser, broker: Broker, work: Path) -> list[dict]:
     rows = []
     try:
         page = browser.new_page(base_url=central.url, viewport={"width": 1920, "height": 1080})
-        sign_in(page)
+        sign_in(page, "bench")
         cookies = {c["name"]: c["value"] for c in page.context.cookies()}
         with httpx.Client(base_url=central.url, cookies=cookies, timeout=120) as client:
             for label, query in (("every lane", month), (f"one lane, plate contains {plate[-4:]}", one_lane)):

@@ -4,6 +4,7 @@ Checks: the config, the history database (opens, passes SQLite's quick check, sc
 this release; migrations still to run are reported, they run in place at the next start), the
 accounts database beside it, the broker account (may read every event), the clock, free disk for
 the database, and the web settings (the board's address can be served, the kiosk token is set).
+Before the broker: the dates of the TLS CA (and client certificate, if any) it connects with.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from central.config import CentralConfig
 from lanewatch import contract
 from lanewatch.config import ConfigError, load_config
-from lanewatch.doctor import CheckFailed, Report, check_broker, check_clock, check_disk, note_user, parse_size
+from lanewatch.doctor import CheckFailed, Report, check_clock, check_disk, check_mqtt, note_user, parse_size
 
 DEFAULT_MIN_FREE = 2 << 30
 
@@ -48,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = holder[0]
     report.check("database", lambda: check_database(cfg.database))
     report.check("accounts", lambda: check_accounts(cfg))
-    report.check("broker", lambda: check_broker(cfg.mqtt, "central", f"lanewatch-doctor-central-{os.getpid()}",
-                                                contract.EVENT_SUBSCRIPTION))
+    check_mqtt(report, cfg.mqtt, "central", f"lanewatch-doctor-central-{os.getpid()}", contract.EVENT_SUBSCRIPTION,
+               renew_fix="issue a new one from the site CA for this account and restart the central")
     report.check("clock", check_clock)
     report.check("disk", lambda: check_disk(cfg.database, args.min_free_disk, "the history database lives there"))
     report.check("web", lambda: check_web(cfg))

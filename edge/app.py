@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from edge.analysis import CameraAnalysis
 from edge.config import CameraConfig, EdgeConfig, FileSource, LaneConfig
@@ -90,7 +90,8 @@ class EdgeApp:
         self.publisher = Publisher(config.mqtt, config.site, config.edge_id, self.outbox,
                                    repair_after_s=config.outbox.repair_after_s)
         self.publisher.on_progress = self.watchdog.register("publisher", config.watchdog.stall_after_s).beat
-        self.pipelines = [CameraPipeline(self, lane, cam, make_detector()) for lane in config.lanes for cam in lane.cameras]
+        self.pipelines = [CameraPipeline(self, lane, cam, make_detector())
+                          for lane in config.lanes for cam in lane.cameras]
         self._last_alarm: str | None = None
         self.clock = ClockWatch()  # the OS's sync state is re-read in the background every few seconds
         self.weighbridges = {lane.id: self._weighbridge(lane) for lane in config.lanes if lane.weighbridge}
@@ -116,7 +117,7 @@ class EdgeApp:
         event_id, clock, c = uuid7(), self.clock_state(), capture
         self.outbox.submit(lambda seq: WeighEvent(
             id=event_id, seq=seq, site=self.config.site, lane=c.lane, edge=self.config.edge_id, camera=c.camera,
-            ts=datetime.fromtimestamp(c.wall_s, timezone.utc), mono_ms=max(0, int(c.mono_s * 1000)), clock=clock,
+            ts=datetime.fromtimestamp(c.wall_s, UTC), mono_ms=max(0, int(c.mono_s * 1000)), clock=clock,
             track_id=None if c.track_id is None else self.track_base + c.track_id,
             weight_kg=round(c.weight_kg, 3), window_s=round(c.window_s, 3),
         ))
@@ -142,7 +143,7 @@ class EdgeApp:
     def lane_status(self, lane: LaneConfig, outbox: OutboxHealth) -> LaneStatus:
         pipes = [p for p in self.pipelines if p.lane is lane]
         return LaneStatus(
-            site=self.config.site, lane=lane.id, edge=self.config.edge_id, ts=datetime.now(timezone.utc),
+            site=self.config.site, lane=lane.id, edge=self.config.edge_id, ts=datetime.now(UTC),
             clock=self.clock_state(f"status/{lane.id}"),
             queue_occupancy=sum(p.analysis.lane.queue_occupancy for p in pipes),
             weighbridge_occupied=any(p.analysis.lane.weighbridge_tracks for p in pipes),

@@ -8,7 +8,7 @@ import sys
 
 from lanewatch.config import ConfigError, load_config
 from lanewatch.logs import setup_logging
-from lanewatch.subcommands import Delegated, add_listing, dispatch
+from lanewatch.subcommands import Delegated, add_listing, run_main
 
 EX_CONFIG = 78  # sysexits.h; the units' RestartPreventExitStatus=78: a bad config does not heal by restarting
 
@@ -51,13 +51,16 @@ def _check_config(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lanewatch-edge", description="Watch a border gate's truck lanes.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the edge process", epilog="example: lanewatch-edge run --config /etc/lanewatch/edge/gate1.yaml")
+    run = sub.add_parser("run", help="run the edge process",
+                         epilog="example: lanewatch-edge run --config /etc/lanewatch/edge/gate1.yaml")
     run.add_argument("--config", required=True, help="edge config file (YAML)")
-    run.add_argument("--exit-at-end", action="store_true", help="exit when every video file has ended and all events are delivered")
+    run.add_argument("--exit-at-end", action="store_true",
+                     help="exit when every video file has ended and all events are delivered")
     run.add_argument("--drain-timeout", type=float, default=60.0, metavar="S",
                      help="with --exit-at-end: give up waiting for delivery after S seconds (exit code 3)")
     run.set_defaults(func=_run)
-    check = sub.add_parser("check-config", help="validate a config file and exit", epilog="example: lanewatch-edge check-config --config edge.yaml")
+    check = sub.add_parser("check-config", help="validate a config file and exit",
+                           epilog="example: lanewatch-edge check-config --config edge.yaml")
     check.add_argument("--config", required=True)
     check.set_defaults(func=_check_config)
     from edge import doctor
@@ -91,16 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.detect.cli import ToolError
     from edge.detect.models import ModelError
 
-    argv = sys.argv[1:] if argv is None else argv
-    delegated = dispatch(argv, DELEGATED)
-    if delegated is not None:
-        return delegated
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ConfigError, ModelError, ToolError) as exc:
-        print(f"lanewatch-edge: {exc}", file=sys.stderr)
-        return 2
+    return run_main("lanewatch-edge", argv, DELEGATED, build_parser, (ConfigError, ModelError, ToolError))
 
 
 if __name__ == "__main__":

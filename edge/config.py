@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import ByteSize, Field, ValidationInfo, field_validator, model_validator
 
-from edge.weighbridge.config import WeighbridgeConfig
 from edge.plates.stage import PlateStageConfig
+from edge.weighbridge.config import WeighbridgeConfig
 from lanewatch.config import Section, resolve_path
 from lanewatch.contract import ID_PATTERN, Direction, check_id
 from lanewatch.mqtt import MqttSettings
@@ -255,7 +255,9 @@ class OutboxConfig(Section):
         30.0, ge=1, description="re-send events the broker acknowledged but the central's receipt still lacks after "
                                 "this long (a broker that crashed loses what it had not passed on)",
     )
-    alarm_hold_h: float = Field(24.0, ge=0, description="how long the alarm stays up after undelivered events were dropped")
+    alarm_hold_h: float = Field(
+        24.0, ge=0, description="how long the alarm stays up after undelivered events were dropped"
+    )
 
     @model_validator(mode="after")
     def _soft_below_hard(self) -> OutboxConfig:

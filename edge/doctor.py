@@ -1,9 +1,10 @@
 """`lanewatch-edge doctor --config FILE`: is this gate computer ready to run unattended?
 
 Checks, in order: the config, the detector model (checksum from the config or models/manifest.json,
-and that onnxruntime loads it), one frame from each camera, an answer from each weighbridge, the
-broker account, the clock, free disk for the data directory, and the outbox's backlog. Stops after
-a bad config (nothing else can be checked); every other check runs whatever the others found.
+and that onnxruntime loads it), the plate OCR models when plates are read, one frame from each camera,
+an answer from each weighbridge, the TLS certificates' dates, the broker account, the clock, free disk
+for the data directory, and the outbox's backlog. Stops after a bad config (nothing else can be
+checked); every other check runs whatever the others found.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from pathlib import Path
 from edge.config import CameraConfig, EdgeConfig, FileSource, YoloOnnxDetectorConfig
 from lanewatch import contract
 from lanewatch.config import ConfigError, load_config
-from lanewatch.doctor import CheckFailed, Report, check_broker, check_clock, check_disk, note_user, parse_size
+from lanewatch.doctor import CheckFailed, Report, check_clock, check_disk, check_mqtt, note_user, parse_size
 
 CAMERA_TIMEOUT_S = 10.0
 WEIGHBRIDGE_TIMEOUT_S = 10.0
+RENEW_CLIENT_CERT = ("on the central: lanewatch-central provision-edge {site} {edge_id} --lanes … --auth certificate "
+                     "--rotate, then copy the bundle's certificate and key here")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         return report.exit_code()
     cfg = holder[0]
     report.check("model", lambda: check_model(cfg))
+    if cfg.plates.enabled:
+        report.check("plates", lambda: check_plate_models(cfg))
     for lane in cfg.lanes:
         for camera in lane.cameras:
             report.check(f"camera {camera.id}", lambda camera=camera: check_camera(camera, args.camera_timeout))
@@ -62,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
         if bridge is not None:
             report.check(f"weighbridge {lane.id}",
                          lambda bridge=bridge, lane=lane: check_weighbridge(bridge, lane.id, args.weighbridge_timeout))
-    report.check("broker", lambda: check_broker(
-        cfg.mqtt, f"edge.{cfg.site}.{cfg.edge_id}", f"lanewatch-doctor-{cfg.site}-{cfg.edge_id}-{os.getpid()}",
-        contract.receipt_topic(cfg.site, cfg.edge_id)))
+    account = f"edge.{cfg.site}.{cfg.edge_id}"
+    check_mqtt(report, cfg.mqtt, account, f"lanewatch-doctor-{cfg.site}-{cfg.edge_id}-{os.getpid()}",
+               contract.receipt_topic(cfg.site, cfg.edge_id),
+               renew_fix=RENEW_CLIENT_CERT.format(site=cfg.site, edge_id=cfg.edge_id))
     report.check("clock", check_clock)
     min_free = args.min_free_disk if args.min_free_disk is not None else int(cfg.outbox.hard_limit_bytes)
     report.check("disk", lambda: check_disk(cfg.data_dir, min_free, "the outbox and plate crops live there"))
@@ -88,6 +94,30 @@ def check_model(cfg: EdgeConfig) -> str:
     checked = "sha256 matches " + ("detector.sha256" if detector.sha256 else "manifest.json") \
         if detector.sha256 or entry else "not in any manifest: loaded unverified"
     return f"{detector.model.name}: {checked}; loads in onnxruntime"
+
+
+def check_plate_models(cfg: EdgeConfig) -> str:
+    """The PP-OCRv4 files are where the reader looks (by default inside the rapidocr-onnxruntime package) and
+    load in onnxruntime as the reader loads them."""
+    from edge.plates.ocr import DET_MODEL, REC_MODEL, ModelError, OcrModels, default_model_dir
+
+    reader = cfg.plates.reader
+    fix = ("reinstall the pinned rapidocr-onnxruntime (its package folder carries the models), or correct "
+           "plates.reader.model_dir; plates.enabled: false turns plate reading off")
+    try:
+        model_dir = reader.model_dir or default_model_dir()
+    except ModelError as exc:
+        raise CheckFailed(str(exc), fix) from None
+    where = f"{model_dir}" + (" (rapidocr-onnxruntime)" if reader.model_dir is None else "")
+    missing = [name for name in (DET_MODEL, REC_MODEL) if not (model_dir / name).is_file()]
+    if missing:
+        raise CheckFailed(f"{' and '.join(missing)} not found in {where}", fix)
+    try:
+        OcrModels(model_dir, reader.threads)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own classes for a damaged file
+        raise CheckFailed(f"{where}: cannot load: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+                          fix) from None
+    return f"{DET_MODEL} and {REC_MODEL} in {where} load in onnxruntime"
 
 
 def check_camera(camera: CameraConfig, timeout_s: float) -> str:

@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from edge.config import EdgeConfig
 from edge.delivery import Publisher
@@ -64,7 +64,7 @@ def make_builder(config: EdgeConfig, n: int, crop: str | None):
     plates = (PlateRead(text=f"24C{track % 100000:05d}", country="VN", confidence=0.9, valid_format=True,
                         crop_jpeg_b64=crop),) if crop else ()
     fields = dict(id=uuid7(), site=config.site, lane=lane.id, edge=config.edge_id, camera=lane.cameras[0].id,
-                  ts=datetime.now(timezone.utc), mono_ms=time.monotonic_ns() // 1_000_000,
+                  ts=datetime.now(UTC), mono_ms=time.monotonic_ns() // 1_000_000,
                   clock=ClockState(synced=True, source="loadgen"), track_id=track, plates=plates)
     if kind == "weigh":
         fields |= dict(weight_kg=30_000.0 + track % 1000, window_s=2.5)
@@ -78,7 +78,7 @@ def make_builder(config: EdgeConfig, n: int, crop: str | None):
 def _publish_status(config: EdgeConfig, outbox: Outbox, publisher: Publisher) -> None:
     health = outbox.health()
     for lane in config.lanes:
-        status = LaneStatus(site=config.site, lane=lane.id, edge=config.edge_id, ts=datetime.now(timezone.utc),
+        status = LaneStatus(site=config.site, lane=lane.id, edge=config.edge_id, ts=datetime.now(UTC),
                             clock=ClockState(synced=True, source="loadgen"), queue_occupancy=0, outbox=health)
         publisher.publish_retained(contract.status_topic(config.site, lane.id, config.edge_id), contract.encode(status))
 

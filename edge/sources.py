@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import cv2
@@ -196,7 +196,7 @@ class FrameSource:
         is_file = isinstance(cfg, FileSource)
         file_fps = (cap.get(cv2.CAP_PROP_FPS) or 25.0) if is_file else 0.0
         step = 1.0 / self.camera.analysis_fps
-        start_utc = cfg.start_utc.astimezone(timezone.utc) if is_file and cfg.start_utc else None
+        start_utc = cfg.start_utc.astimezone(UTC) if is_file and cfg.start_utc else None
         pace = is_file and cfg.realtime
         blocking = is_file and not cfg.realtime
         t0_mono = time.monotonic()
@@ -206,7 +206,7 @@ class FrameSource:
         shape: tuple[int, ...] | None = None
         while self._current(generation):
             ok = cap.grab()
-            arrived_mono_ns, arrived_utc = time.monotonic_ns(), datetime.now(timezone.utc)
+            arrived_mono_ns, arrived_utc = time.monotonic_ns(), datetime.now(UTC)
             if not self._current(generation):
                 break  # the watchdog gave up on this read while it hung
             if not ok:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Annotated, Literal, NamedTuple, TypeVar, Union
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal, NamedTuple, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -105,7 +105,7 @@ def utc_ms(value: datetime) -> datetime:
     """Aware UTC datetime truncated to milliseconds (what travels on the wire)."""
     if value.tzinfo is None:
         raise ValueError("timestamps must carry a time zone (UTC)")
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
@@ -138,7 +138,8 @@ class PlateRead(_Strict):
 
 class _EventBase(_Strict):
     v: Literal[1] = Field(SCHEMA_VERSION, description="schema version")
-    id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", description="UUIDv7")
+    id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+                    description="UUIDv7")
     site: str = Field(pattern=ID_PATTERN)
     lane: str = Field(pattern=ID_PATTERN)
     edge: str = Field(pattern=ID_PATTERN)
@@ -182,7 +183,7 @@ class ExitEvent(_EventBase):
     type: Literal["exit"] = "exit"
 
 
-LaneEvent = Annotated[Union[EnterEvent, GateEvent, WeighEvent, ExitEvent], Field(discriminator="type")]
+LaneEvent = Annotated[EnterEvent | GateEvent | WeighEvent | ExitEvent, Field(discriminator="type")]
 EVENT_TYPES = ("enter", "gate", "weigh", "exit")
 _event_adapter: TypeAdapter[LaneEvent] = TypeAdapter(LaneEvent)
 
@@ -368,7 +369,7 @@ def decode_event(topic: str, payload: bytes, now: datetime | None = None) -> Lan
             raise Rejected(f"invalid event: {_explain(exc)}") from None
     if (event.site, event.lane) != (where.site, where.lane):
         raise Rejected(f"event for {event.site}/{event.lane} published on topic {topic!r}")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if event.ts - now > MAX_FUTURE_SKEW:
         raise Rejected(f"timestamp {format_ts(event.ts)} is more than {MAX_FUTURE_SKEW} in the future")
     return event

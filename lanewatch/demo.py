@@ -65,8 +65,8 @@ def generate_world(out: Path, seed: int, duration: int) -> dict:
         print(f"demo: simulating {duration} s of two lanes into {out} (once; reused next time)…", flush=True)
         subprocess.run(
             [sys.executable, "-m", "sim.cli", "generate", "--seed", str(seed), "--duration", str(duration),
-             "--out", str(out), "--lanes", "2", "--scenario", "demo", "--width", "640", "--height", "360", "--fps", "10",
-             "--gate-width", "1920", "--gate-height", "1080"],  # a gate camera that reads plates
+             "--out", str(out), "--lanes", "2", "--scenario", "demo", "--width", "640", "--height", "360",
+             "--fps", "10", "--gate-width", "1920", "--gate-height", "1080"],  # a gate camera that reads plates
             check=True,
         )
     return json.loads((out / "world.json").read_text())
@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     broker_port, http_port = free_port(18830), free_port(args.port)
     (var / "mosquitto").mkdir(exist_ok=True)
     conf = (ROOT / "configs" / "mosquitto" / "demo.conf").read_text()
-    (var / "mosquitto.conf").write_text(conf.replace("@PORT@", str(broker_port)).replace("@DATA@", str(var / "mosquitto"))
-                                        + broker_user_line(var))
+    conf = conf.replace("@PORT@", str(broker_port)).replace("@DATA@", str(var / "mosquitto"))
+    (var / "mosquitto.conf").write_text(conf + broker_user_line(var))
     indicators = start_indicators(world_dir, world, args.seed)
     edge_files = write_configs(var, world_dir, world, broker_port, http_port, indicators)
 
@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-m", "central.cli", "users", "add", "--config", str(var / "central.yaml"),
                         "--role", "admin", "--password-stdin", DEMO_USER], input=DEMO_PASSWORD + "\n", text=True,
                        capture_output=True)  # fails harmlessly when the account exists from an earlier run
-        procs.append(subprocess.Popen([sys.executable, "-m", "central.cli", "run", "--config", str(var / "central.yaml")]))
+        procs.append(subprocess.Popen([sys.executable, "-m", "central.cli", "run", "--config",
+                                       str(var / "central.yaml")]))
         wait_for_port(http_port)
         for path in edge_files:
             procs.append(subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(path)]))

@@ -3,15 +3,19 @@
     ok    broker          edge.laocai-kimthanh2.gate1@10.20.0.5:8883 accepted (TLS), may read its receipts
     FAIL  camera cam2     no frame within 10 s from rtsp://admin:***@10.20.1.12/stream1
           → check the camera's power, cable and address (ffplay URL), and its stall_timeout_s
+    warn  certificates    client gate4.crt expires 2026-12-20 (in 19 days); CA ca.crt valid until 2046-11-26
+          → issue a new client certificate: lanewatch-central provision-edge … --rotate
 
 Shared by `lanewatch-edge doctor` and `lanewatch-central doctor`: the report, and the checks both make
-(broker account, clock, free disk). A check that raises is reported as failed, never as a crash.
+(broker account, TLS certificates, clock, free disk). A check that raises is reported as failed, never as
+a crash; a warning passes but is named in the summary.
 Run it as the service's user (`runuser -u lanewatch -- ...`): files it opens then belong to that user,
 and device and file permissions are tested as the service will meet them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import ssl
@@ -22,14 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from cryptography import x509
 from pydantic import ByteSize, TypeAdapter, ValidationError
 
 from lanewatch.clock import ClockWatch, read_os_clock
 from lanewatch.contract import ClockState
-from lanewatch.mqtt import MqttSettings, make_client
+from lanewatch.mqtt import MqttSettings, TlsSettings, make_client
 
 BROKER_TIMEOUT_S = 10.0
 MAX_CLOCK_OFFSET_MS = 1000.0  # beyond this a synchronised clock still skews crossing times noticeably
+# A border site has no ACME: renewing means a visit or a provisioning run, so warn a month ahead.
+CERT_WARN_DAYS = 30
 
 
 class CheckFailed(Exception):
@@ -40,12 +47,21 @@ class CheckFailed(Exception):
         self.fix = fix
 
 
+class CheckWarning(CheckFailed):
+    """A check that passes for now but needs attention soon: the message says what, `fix` what to do."""
+
+
 @dataclass(frozen=True)
 class Result:
     name: str
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # passed, but needs attention soon
+
+    @property
+    def status(self) -> str:
+        return "FAIL" if not self.ok else "warn" if self.warning else "ok"
 
 
 class Report:
@@ -58,6 +74,8 @@ class Report:
         failure too, reported with `fix`)."""
         try:
             result = Result(name, True, run())
+        except CheckWarning as exc:
+            result = Result(name, True, str(exc), exc.fix, warning=True)
         except CheckFailed as exc:
             result = Result(name, False, str(exc), exc.fix)
         except Exception as exc:  # noqa: BLE001 - every check must produce its line
@@ -67,8 +85,8 @@ class Report:
 
     def add(self, result: Result) -> None:
         self.results.append(result)
-        print(f"{'ok' if result.ok else 'FAIL':<5} {result.name:<15} {result.detail}", file=self.out, flush=True)
-        if not result.ok and result.fix:
+        print(f"{result.status:<5} {result.name:<15} {result.detail}", file=self.out, flush=True)
+        if (not result.ok or result.warning) and result.fix:
             print(f"{'':<5} {'':<15} → {result.fix}", file=self.out, flush=True)
 
     def note(self, text: str) -> None:
@@ -76,8 +94,11 @@ class Report:
 
     def exit_code(self) -> int:
         failed = [r.name for r in self.results if not r.ok]
+        warned = [r.name for r in self.results if r.warning]
         summary = f"{len(self.results) - len(failed)} ok, {len(failed)} failed"
-        print(summary + (f": {', '.join(failed)}" if failed else ""), file=self.out, flush=True)
+        summary += f": {', '.join(failed)}" if failed else ""
+        summary += f"; {len(warned)} warning(s): {', '.join(warned)}" if warned else ""
+        print(summary, file=self.out, flush=True)
         return 1 if failed else 0
 
 
@@ -151,6 +172,61 @@ def check_broker(settings: MqttSettings, username_hint: str, client_id: str, top
                           "the broker's ACL lacks this account's block: run lanewatch-central provision-… again "
                           "and systemctl reload mosquitto")
     return f"{where} accepted ({transport}); may read {topic}"
+
+
+# ---------------------------------------------------------------- TLS certificates
+def _read_certificates(path: Path, what: str) -> list[x509.Certificate]:
+    try:
+        certs = x509.load_pem_x509_certificates(path.read_bytes())
+    except OSError as exc:
+        raise CheckFailed(f"{what} {path}: cannot read: {exc.strerror or exc}",
+                          "copy it from the provisioning bundle; it must be readable by the service's user") from None
+    except ValueError as exc:
+        raise CheckFailed(f"{what} {path}: not a PEM certificate: {exc}",
+                          "copy it again from the provisioning bundle (a PEM file starting -----BEGIN CERTIFICATE-----)"
+                          ) from None
+    return certs
+
+
+def check_certificates(tls: TlsSettings | None, renew_fix: str, now: dt.datetime | None = None,
+                       warn_days: int = CERT_WARN_DAYS) -> str:
+    """The CA file's certificates and the client certificate (when there is one) are valid now: FAIL when one
+    has expired or is not valid yet, warning when one expires within `warn_days`. `renew_fix` says how this
+    program's client certificate is renewed."""
+    if tls is None:
+        return "plain MQTT (no mqtt.tls): no certificates to check"
+    now = now or dt.datetime.now(dt.UTC)
+    files = [("CA", tls.ca_file, "make a new site CA (lanewatch-central pki) and provision every account again")]
+    if tls.cert_file is not None:
+        files.append(("client", tls.cert_file, renew_fix))
+    found, expired, soon = [], [], []
+    for what, path, fix in files:
+        for cert in _read_certificates(path, what):
+            until = cert.not_valid_after_utc
+            label = f"{what} {path.name}"
+            if cert.not_valid_before_utc > now:
+                expired.append((f"{label} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC "
+                                "(is this machine's clock behind?)", fix))
+            elif until <= now:
+                expired.append((f"{label} expired {until:%Y-%m-%d} ({(now - until).days} days ago)", fix))
+            elif until - now <= dt.timedelta(days=warn_days):
+                soon.append((f"{label} expires {until:%Y-%m-%d} (in {(until - now).days} days)", fix))
+            else:
+                found.append(f"{label} valid until {until:%Y-%m-%d}")
+    if expired:
+        raise CheckFailed("; ".join(text for text, _ in expired + soon) + "; TLS to the broker fails",
+                          "; ".join(dict.fromkeys(fix for _, fix in expired + soon)))
+    if soon:
+        raise CheckWarning("; ".join([text for text, _ in soon] + found), "; ".join(dict.fromkeys(f for _, f in soon)))
+    return "; ".join(found)
+
+
+def check_mqtt(report: Report, settings: MqttSettings, username_hint: str, client_id: str, topic: str, *,
+               renew_fix: str) -> None:
+    """The service's link to the broker, as two checks: its TLS certificates' dates (a failure there explains
+    a broker failure after it), then the account (`check_broker`)."""
+    report.check("certificates", lambda: check_certificates(settings.tls, renew_fix))
+    report.check("broker", lambda: check_broker(settings, username_hint, client_id, topic))
 
 
 # ---------------------------------------------------------------- clock

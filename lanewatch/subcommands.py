@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -33,3 +34,20 @@ def dispatch(argv: list[str], commands: Mapping[str, Delegated]) -> int | None:
     if argv[:1] and argv[0] in commands:
         return commands[argv[0]].load()(argv[1:])
     return None
+
+
+def run_main(prog: str, argv: list[str] | None, commands: Mapping[str, Delegated],
+             build_parser: Callable[[], argparse.ArgumentParser], errors: tuple[type[Exception], ...]) -> int:
+    """A console script's `main`: a delegated tool gets its arguments untouched; otherwise the parsed
+    sub-command's `func` runs, and the errors it is known to raise (a bad config, a bad model) become one
+    line on stderr naming `prog`, with exit code 2, instead of a traceback."""
+    argv = sys.argv[1:] if argv is None else argv
+    delegated = dispatch(argv, commands)
+    if delegated is not None:
+        return delegated
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except errors as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2

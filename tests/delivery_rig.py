@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -30,6 +31,17 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, every: 
             return
         time.sleep(every)
     raise TimeoutError(f"{what}: not reached after {timeout} s")
+
+
+@contextmanager
+def running_rig(tmp: Path, *, proxy: bool = False, outbox: dict | None = None) -> Iterator[Rig]:
+    """A rig with its central started; every process it started is stopped on the way out."""
+    rig = Rig(tmp, proxy=proxy, outbox=outbox)
+    try:
+        rig.start_central()
+        yield rig
+    finally:
+        rig.close()
 
 
 def _read(path: Path, sql: str, args: tuple = ()) -> list[tuple]:

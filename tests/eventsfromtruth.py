@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from truthgen import Truck, parse
 
@@ -128,7 +128,7 @@ def events_from_truth(trucks: list[Truck], site: str, lane: str, knobs: Knobs | 
         ms = int(round(ts * 1000))
         event = cls(id=_uuid7_at(ms, counter, rng), site=site, lane=lane, edge=edge,
                     camera=f"{lane}-{'queue' if edge == queue_edge else 'gate'}", seq=clock.seq,
-                    ts=datetime.fromtimestamp(ms / 1000, timezone.utc), mono_ms=ms - int(clock.boot_ts * 1000),
+                    ts=datetime.fromtimestamp(ms / 1000, UTC), mono_ms=ms - int(clock.boot_ts * 1000),
                     clock=clock_state, track_id=track, plates=plates, **extra)
         stream.events.append(event)
         stream.truth_of[event.id] = truck.id

@@ -34,7 +34,7 @@ def make_lane_video(path: Path, trucks: int = 4, fps: float = 10.0, width: int =
     for frame in range(int(duration * fps)):
         t = frame / fps
         image = background.copy()
-        for start, colour in zip(starts, colours):
+        for start, colour in zip(starts, colours, strict=True):
             bottom = (t - start) * speed
             if bottom <= 0 or bottom - box_h > height:
                 continue

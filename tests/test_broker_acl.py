@@ -60,19 +60,20 @@ class Broker:
     passwords: dict[str, str] = field(default_factory=dict)
 
     @property
-    def pki_dir(self) -> Path:
-        return self.root / "pki"
-
-    @property
-    def broker_dir(self) -> Path:
-        return self.root / "broker"
+    def dirs(self) -> dict[str, Path]:
+        return site_dirs(self.root)
 
     @property
     def ca(self) -> Path:
-        return self.pki_dir / "ca.crt"
+        return pki.PkiFiles(self.dirs["pki_dir"]).ca_crt
 
     def log(self) -> str:
         return (self.root / "mosquitto.log").read_text(errors="replace")
+
+
+def site_dirs(root: Path) -> dict[str, Path]:
+    """Where the site's CA and the broker's accounts live, as `central.provision` takes them."""
+    return {"pki_dir": root / "pki", "broker_dir": root / "broker"}
 
 
 def _hand_to_broker_user(root: Path, state: Path) -> None:
@@ -80,7 +81,7 @@ def _hand_to_broker_user(root: Path, state: Path) -> None:
     if os.geteuid() != 0:
         return
     gid = grp.getgrnam(pki.BROKER_GROUP).gr_gid
-    for directory in (root, root / "pki", root / "broker"):
+    for directory in (root, *site_dirs(root).values()):
         os.chown(directory, -1, gid)
         directory.chmod(0o750)
     os.chown(state, pwd.getpwnam("mosquitto").pw_uid, gid)
@@ -106,19 +107,19 @@ def broker() -> Iterator[Broker]:
     root = Path(tempfile.mkdtemp(prefix="lanewatch-broker-"))
     state = root / "state"
     state.mkdir()
-    pki.init_site(root / "pki", SITE, ["localhost", "127.0.0.1"])
-    conf = root / "broker" / "mosquitto.conf"
+    dirs = site_dirs(root)
+    pki.init_site(dirs["pki_dir"], SITE, ["localhost", "127.0.0.1"])
+    conf = dirs["broker_dir"] / "mosquitto.conf"
     conf.parent.mkdir()
     tls_port, cert_port, plain_port = free_port(), free_port(), free_port()
     conf.write_text(
         render(
             (REPO / "configs/mosquitto/mosquitto.conf").read_text(),
-            pki_dir=root / "pki", broker_dir=root / "broker", state_dir=state,
+            **dirs, state_dir=state,
             tls_port=tls_port, cert_port=cert_port, bind="127.0.0.1", demo_plain_port=plain_port,
         )
     )
     _hand_to_broker_user(root, state)
-    dirs = {"pki_dir": root / "pki", "broker_dir": root / "broker"}
     passwords: dict[str, str] = {}
     for edge_id, lanes in (("gate1", ["x1", "x2"]), ("gate2", ["n1"])):
         bundle = root / f"edge-{edge_id}"
@@ -475,7 +476,7 @@ def test_site_kiosk_reads_only_its_sites_summaries(broker: Broker, connect) -> N
 # ---------------------------------------------------------------- operations
 def test_reload_picks_up_a_newly_provisioned_edge(broker: Broker, connect) -> None:
     bundle = broker.root / "edge-gate9"
-    provision.provision_edge(SITE, "gate9", ["x9"], pki_dir=broker.pki_dir, broker_dir=broker.broker_dir, out=bundle)
+    provision.provision_edge(SITE, "gate9", ["x9"], out=bundle, **broker.dirs)
     password = (bundle / "gate9.mqtt-password").read_text().strip()
     before = Client(broker, f"edge.{SITE}.gate9", password=password)
     assert before.connect() == "Not authorized"  # the running broker has not read the new account yet

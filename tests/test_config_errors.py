@@ -10,7 +10,8 @@ import yaml
 
 GOOD_EDGE = {
     "site": "laocai", "edge_id": "gate1",
-    "lanes": [{"id": "out-1", "direction": "export", "cameras": [{"id": "cam1", "source": {"type": "file", "path": "x.mp4"}}]}],
+    "lanes": [{"id": "out-1", "direction": "export",
+               "cameras": [{"id": "cam1", "source": {"type": "file", "path": "x.mp4"}}]}],
 }
 
 
@@ -28,12 +29,16 @@ def test_missing_file_is_named(tmp_path):
     "change, expected",
     [
         (lambda c: c.update(sitee="x"), "sitee: Extra inputs are not permitted"),
-        (lambda c: c["lanes"][0].update(direction="north"), "lanes[0].direction: Input should be 'export' or 'import' (got 'north')"),
-        (lambda c: c["lanes"][0]["cameras"][0].update(analysis_fps=0), "lanes[0].cameras[0].analysis_fps: Input should be greater than 0"),
-        (lambda c: c["lanes"][0]["cameras"][0]["source"].update(type="ftp"), "lanes[0].cameras[0].source: Input tag 'ftp' found using 'type' does not match"),
+        (lambda c: c["lanes"][0].update(direction="north"),
+         "lanes[0].direction: Input should be 'export' or 'import' (got 'north')"),
+        (lambda c: c["lanes"][0]["cameras"][0].update(analysis_fps=0),
+         "lanes[0].cameras[0].analysis_fps: Input should be greater than 0"),
+        (lambda c: c["lanes"][0]["cameras"][0]["source"].update(type="ftp"),
+         "lanes[0].cameras[0].source: Input tag 'ftp' found using 'type' does not match"),
         (lambda c: c["lanes"][0].update(id="Out 1"), "lanes[0].id: Value error, lane must match"),
         (lambda c: c.update(lanes=[c["lanes"][0], c["lanes"][0]]), "lane ids must be unique, repeated: out-1"),
-        (lambda c: c["lanes"][0]["cameras"][0].update(geometry={"queue_zone": [[0, 0], [1, 1]]}), "queue_zone: Value error, a zone needs at least 3 points, got 2"),
+        (lambda c: c["lanes"][0]["cameras"][0].update(geometry={"queue_zone": [[0, 0], [1, 1]]}),
+         "queue_zone: Value error, a zone needs at least 3 points, got 2"),
     ],
 )
 def test_invalid_edge_config_names_key(tmp_path, change, expected):
@@ -62,7 +67,7 @@ def test_yaml_syntax_error(tmp_path):
 
 def test_central_unknown_key(tmp_path):
     path = tmp_path / "central.yaml"
-    path.write_text(yaml.safe_dump({"sites": [{"id": "laocai", "name": "x", "lanes": [{"id": "a", "direction": "export"}]}],
-                                    "http": {"prot": 80}}))
+    sites = [{"id": "laocai", "name": "x", "lanes": [{"id": "a", "direction": "export"}]}]
+    path.write_text(yaml.safe_dump({"sites": sites, "http": {"prot": 80}}))
     result = run("central", "run", "--config", str(path))
     assert result.returncode == 78 and "http.prot: Extra inputs are not permitted" in result.stderr

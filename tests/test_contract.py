@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -13,7 +13,7 @@ from lanewatch import contract
 from lanewatch.contract import ClockState, EnterEvent, ExitEvent, PlateRead, Rejected, WeighEvent
 from lanewatch.ids import uuid7
 
-NOW = datetime(2026, 11, 30, 8, 0, 0, 123000, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 30, 8, 0, 0, 123000, tzinfo=UTC)
 
 
 def make(cls=EnterEvent, **over):
@@ -24,7 +24,7 @@ def make(cls=EnterEvent, **over):
 
 
 ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,10}", fullmatch=True).filter(lambda s: s != "edge")
-times = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(timezone.utc))
+times = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC))
 
 
 @given(site=ids, lane=ids, edge=ids, seq=st.integers(1, 2**40), ts=times, weight=st.floats(0, 200_000),
@@ -32,7 +32,8 @@ times = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1,
 def test_event_round_trips_unchanged(site, lane, edge, seq, ts, weight, plate, conf):
     event = make(WeighEvent, site=site, lane=lane, edge=edge, seq=seq, ts=ts, weight_kg=weight, window_s=2.0,
                  plates=(PlateRead(text=plate, country="VN", confidence=conf, valid_format=True),))
-    back = contract.decode_event(contract.event_topic(site, lane), contract.encode(event), now=datetime(2031, 1, 1, tzinfo=timezone.utc))
+    back = contract.decode_event(contract.event_topic(site, lane), contract.encode(event),
+                                 now=datetime(2031, 1, 1, tzinfo=UTC))
     assert back == event
     assert back.ts.microsecond % 1000 == 0
 
@@ -78,7 +79,7 @@ def test_event_on_wrong_lane_topic_is_rejected():
 
 
 def test_far_future_timestamp_is_rejected():
-    event = make(ts=datetime.now(timezone.utc) + timedelta(hours=1))
+    event = make(ts=datetime.now(UTC) + timedelta(hours=1))
     with pytest.raises(Rejected, match="in the future"):
         contract.decode_event(contract.event_topic("laocai", "out-1"), contract.encode(event))
 

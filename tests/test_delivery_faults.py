@@ -8,13 +8,14 @@ The 60-second link cut (c) runs in the background while the others run, to keep 
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from delivery_rig import Rig, wait_until
+from delivery_rig import Rig, running_rig, wait_until
 
 pytestmark = pytest.mark.slow
 N = 10_000
@@ -42,10 +43,15 @@ class Background:
         return self._outcome["value"]
 
 
+def under_way(rig: Rig, progress: Callable[[], int], at: int, what: str) -> subprocess.Popen:
+    """An edge sending N events at 1,000/s, once `progress()` has reached `at`: the moment to break something."""
+    edge = rig.start_edge(N, rate=1000)
+    wait_until(lambda: progress() >= at, 60, what)
+    return edge
+
+
 def link_cut_for_60_s(tmp: Path) -> dict:
-    rig = Rig(tmp, proxy=True)
-    try:
-        rig.start_central()
+    with running_rig(tmp, proxy=True) as rig:
         edge = rig.start_edge(N, rate=150)  # about 67 s of events: most of them are made during the cut
         wait_until(lambda: rig.stored() >= 300, 60, "first events reach the central")
         rig.proxy.cut()
@@ -58,8 +64,6 @@ def link_cut_for_60_s(tmp: Path) -> dict:
         rig.assert_exactly(N)
         return {"made_during_cut": during, "stored_at_restore": stored_during, "at_cut": at_cut,
                 "cut_s": time.monotonic() - cut_at, "summary": summary, "connections": rig.proxy.connections}
-    finally:
-        rig.close()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -74,27 +78,19 @@ def link_cut(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 
 def test_a_broker_killed_and_restarted_loses_nothing(tmp_path):
-    rig = Rig(tmp_path)
-    try:
-        rig.start_central()
-        edge = rig.start_edge(N, rate=1000)
-        wait_until(lambda: rig.stored() >= 3000, 60, "3000 events stored")
+    with running_rig(tmp_path) as rig:
+        edge = under_way(rig, rig.stored, 3000, "3000 events stored")
         rig.broker.kill()  # SIGKILL: whatever it acknowledged but had not passed on is gone with it
         time.sleep(1.0)
         rig.broker.start()  # same port, same persistence folder
         summary = rig.finish_edge(edge)
         assert summary["reconnects"] >= 1
         rig.assert_exactly(N)
-    finally:
-        rig.close()
 
 
 def test_b_edge_sigkilled_and_restarted_loses_nothing(tmp_path):
-    rig = Rig(tmp_path)
-    try:
-        rig.start_central()
-        first = rig.start_edge(N, rate=1000)
-        wait_until(lambda: rig.committed() >= 4000, 60, "4000 events committed")
+    with running_rig(tmp_path) as rig:
+        first = under_way(rig, rig.committed, 4000, "4000 events committed")
         first.kill()
         first.wait(timeout=10)
         killed_at = rig.committed()
@@ -102,8 +98,6 @@ def test_b_edge_sigkilled_and_restarted_loses_nothing(tmp_path):
         summary = rig.finish_edge(rig.start_edge(N, rate=2000))
         assert summary["first_seq"] == killed_at + 1  # it went on from its last commit
         rig.assert_exactly(N)
-    finally:
-        rig.close()
 
 
 def test_c_link_cut_60_s_loses_nothing(link_cut):
@@ -114,25 +108,18 @@ def test_c_link_cut_60_s_loses_nothing(link_cut):
 
 
 def test_d_central_killed_and_restarted_loses_nothing(tmp_path):
-    rig = Rig(tmp_path)
-    try:
-        rig.start_central()
-        edge = rig.start_edge(N, rate=1000)
-        wait_until(lambda: rig.stored() >= 3000, 60, "3000 events stored")
+    with running_rig(tmp_path) as rig:
+        edge = under_way(rig, rig.stored, 3000, "3000 events stored")
         rig.kill_central()
         time.sleep(1.0)
         rig.start_central()  # same client id: the broker kept its session and its unacknowledged messages
         rig.finish_edge(edge)
         rig.assert_exactly(N)
-    finally:
-        rig.close()
 
 
 def test_e_disk_limit_in_an_outage_drops_by_policy(tmp_path):
     before, total = 1200, 1200 + N  # the first 1,200 with their crops stay under the soft limit
-    rig = Rig(tmp_path, proxy=True, outbox={"max_bytes": "3MiB", "hard_limit_bytes": "4MiB"})
-    try:
-        rig.start_central()
+    with running_rig(tmp_path, proxy=True, outbox={"max_bytes": "3MiB", "hard_limit_bytes": "4MiB"}) as rig:
         rig.finish_edge(rig.start_edge(before, crop_every=4))  # delivered and confirmed
         rig.proxy.cut()
         edge = rig.start_edge(total, crop_every=4, until="delivered")
@@ -180,5 +167,3 @@ def test_e_disk_limit_in_an_outage_drops_by_policy(tmp_path):
         assert "hard limit reached: dropped" in rig.edge_log()
         # The database stayed within the hard limit, give or take a batch.
         assert rig.outbox_path.stat().st_size <= 1.25 * 4 * 2**20
-    finally:
-        rig.close()

@@ -39,7 +39,8 @@ def test_examples_in_doc_are_valid_messages():
         elif "direction" in data:
             contract.decode_summary(contract.summary_topic(data["site"], data["lane"]), json.dumps(data).encode())
         else:
-            contract.decode_status(contract.status_topic(data["site"], data["lane"], data["edge"]), json.dumps(data).encode())
+            topic = contract.status_topic(data["site"], data["lane"], data["edge"])
+            contract.decode_status(topic, json.dumps(data).encode())
 
 
 def test_schema_file_is_current():

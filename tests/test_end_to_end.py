@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -16,12 +16,12 @@ from broker import free_port, wait_for_port
 from synthetic import make_lane_video
 
 pytestmark = pytest.mark.slow
-START = datetime(2026, 11, 30, 1, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 30, 1, 0, 0, tzinfo=UTC)
 KIOSK_TOKEN = "e2e-kiosk-token-0123456789abcdef0123"
 
 
 def write_configs(tmp_path, broker, video, truth):
-    w, h = truth.width, truth.height
+    w = truth.width
     edge = {
         "site": "laocai", "edge_id": "gate1", "data_dir": str(tmp_path / "edge"), "status_interval_s": 0.5,
         "mqtt": {"host": broker.host, "port": broker.port},
@@ -76,7 +76,7 @@ def test_edge_events_reach_central_store_exactly(tmp_path, broker):
             times = sorted(datetime.fromisoformat(e["ts"]) for e in events if e["type"] == kind)
             expected = [START + timedelta(seconds=c[column]) for c in truth.crossings]
             assert len(times) == len(expected)
-            for got, want in zip(times, expected):
+            for got, want in zip(times, expected, strict=True):
                 assert abs((got - want).total_seconds()) <= 2 / truth.fps
         # Each truck keeps one track id from entry to exit.
         by_track = {}
@@ -84,8 +84,9 @@ def test_edge_events_reach_central_store_exactly(tmp_path, broker):
             by_track.setdefault(e["track_id"], []).append(e["type"])
         assert sorted(by_track.values()) == [["enter", "exit"]] * len(truth.crossings)
 
+        # The board is for signed-in users only: the kiosk token stands in for one.
         request = urllib.request.Request(f"http://127.0.0.1:{port}/api/lanes",
-                                         headers={"Authorization": f"Bearer {KIOSK_TOKEN}"})  # the board is signed-in only
+                                         headers={"Authorization": f"Bearer {KIOSK_TOKEN}"})
         lanes = json.load(urllib.request.urlopen(request, timeout=5))["lanes"]
         assert [e["edge"] for e in lanes[0]["edges"]] == ["gate1"]
         assert {e["id"] for e in lanes[0]["recent_events"]} <= set(produced)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -21,7 +21,7 @@ from central.metrics import (
     percentile,
 )
 
-NOW = datetime(2026, 11, 30, 5, 0, tzinfo=timezone.utc).timestamp()  # 12:00 in Vietnam
+NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC).timestamp()  # 12:00 in Vietnam
 PARAMS = MetricsParams(update_interval_s=30, min_trucks=5, rate_window_s=900, rate_lookback_s=7200)
 
 
@@ -124,10 +124,10 @@ def test_direction_is_unknown_when_an_open_lane_is_stale():
 
 
 def test_day_starts_at_site_midnight():
-    assert datetime.fromtimestamp(day_start(NOW, "Asia/Ho_Chi_Minh"), timezone.utc) == \
-        datetime(2026, 11, 29, 17, 0, tzinfo=timezone.utc)
-    assert datetime.fromtimestamp(day_start(NOW, "Asia/Shanghai"), timezone.utc) == \
-        datetime(2026, 11, 29, 16, 0, tzinfo=timezone.utc)
+    assert datetime.fromtimestamp(day_start(NOW, "Asia/Ho_Chi_Minh"), UTC) == \
+        datetime(2026, 11, 29, 17, 0, tzinfo=UTC)
+    assert datetime.fromtimestamp(day_start(NOW, "Asia/Shanghai"), UTC) == \
+        datetime(2026, 11, 29, 16, 0, tzinfo=UTC)
 
 
 def test_lost_today_counts_lost_trucks_that_entered_today():

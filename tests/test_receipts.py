@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -30,7 +30,7 @@ def test_runs_hold_exactly_the_seqs_added(seqs):
     contiguous = next((s - 1 for s in range(1, top + 2) if s not in seen), 0)
     assert runs.contiguous == contiguous and runs.max_seq == top
     # What the central would publish is a valid receipt.
-    Receipt(site="laocai", edge="gate1", ts=datetime.now(timezone.utc),
+    Receipt(site="laocai", edge="gate1", ts=datetime.now(UTC),
             contiguous_seq=runs.contiguous, max_seq=runs.max_seq, missing=tuple(runs.missing()), interval_s=5)
 
 
@@ -48,7 +48,7 @@ def test_inconsistent_receipts_are_rejected(fields, error):
 
 def test_receipt_topic_names_its_edge():
     assert contract.parse_topic(contract.receipt_topic("laocai", "gate1")) == ("receipt", "laocai", None, "gate1")
-    good = Receipt(site="laocai", edge="gate1", ts=datetime.now(timezone.utc), contiguous_seq=3,
+    good = Receipt(site="laocai", edge="gate1", ts=datetime.now(UTC), contiguous_seq=3,
                    max_seq=3, interval_s=5)
     with pytest.raises(contract.Rejected, match="published on topic"):
         contract.decode_receipt(contract.receipt_topic("laocai", "gate2"), contract.encode(good))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from mjpeg_server import MjpegTestServer, frame_number
@@ -14,7 +14,7 @@ from synthetic import make_lane_video
 from edge.config import CameraConfig
 from edge.sources import Frame, FrameSource, describe
 
-START = datetime(2026, 11, 30, 1, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 30, 1, 0, 0, tzinfo=UTC)
 
 
 class Consumer:

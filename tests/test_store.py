@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC
 
 import sqlite_utils
 
@@ -71,13 +72,13 @@ def test_plate_trigram_index_finds_any_part(tmp_path):
 
 
 def test_new_events_are_returned_once(tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from lanewatch.contract import ClockState, EnterEvent
     from lanewatch.ids import uuid7
 
     store = Store(tmp_path / "e.sqlite")
-    e = EnterEvent(id=uuid7(), site="laocai", lane="out-1", edge="q1", seq=1, ts=datetime.now(timezone.utc),
+    e = EnterEvent(id=uuid7(), site="laocai", lane="out-1", edge="q1", seq=1, ts=datetime.now(UTC),
                    mono_ms=1, clock=ClockState(synced=True))
     assert store.add_new_events([e, e]) == [e]
     assert store.add_new_events([e]) == [] and store.add_events([e]) == 0

@@ -9,26 +9,33 @@ from __future__ import annotations
 
 import csv
 import re
-import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from broker import free_port
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from webdata import PASSWORD, Central, Publisher, Sequencer, Truck, lane_status, truck_events
+from webdata import (
+    PASSWORD,
+    SITE,
+    Central,
+    FreshStatuses,
+    Publisher,
+    Sequencer,
+    Truck,
+    gate_sites,
+    lane_status,
+    truck_events,
+)
+from webpages import launch_chromium, sign_in
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SITE = "laocai-kimthanh2"
-SITES = [{"id": SITE, "name": "Lào Cai – Hà Khẩu (Kim Thành II)", "lanes": [
+SITES = gate_sites([
     {"id": "out-1", "direction": "export", "name": "Xuất 1 / Export 1"},
     {"id": "out-2", "direction": "export", "name": "Xuất 2 / Export 2"},
     {"id": "in-1", "direction": "import", "name": "Nhập 1 / Import 1"},
-]}]
+])
 LIVE_LANES = ("out-1", "out-2")  # kept fresh by a status every half second; in-1 reports once and goes stale
 KIOSK_TOKEN = "k" * 40
 VN, CN = timezone(timedelta(hours=7)), timezone(timedelta(hours=8))
@@ -61,20 +68,13 @@ def world(tmp_path_factory, broker):
     publisher.events(events)
     publisher.status(lane_status(SITE, "in-1", "gate-edge", 2, datetime.now(UTC)))
     central.wait_for_events(len(events))
-    stop = threading.Event()
 
-    def keep_fresh() -> None:
-        while not stop.is_set():
-            for lane in LIVE_LANES:
-                publisher.status(lane_status(SITE, lane, "gate-edge", 4, datetime.now(UTC),
-                                             weighbridge_kg=31250.0 if lane == "out-1" else None))
-            stop.wait(0.5)
+    def live(now: datetime) -> list:
+        return [lane_status(SITE, lane, "gate-edge", 4, now, weighbridge_kg=31250.0 if lane == "out-1" else None)
+                for lane in LIVE_LANES]
 
-    thread = threading.Thread(target=keep_fresh, daemon=True)
-    thread.start()
-    yield {"central": central, "publisher": publisher, "trucks": trucks, "seq": seq}
-    stop.set()
-    thread.join(5)
+    with FreshStatuses(publisher, live, every_s=0.5):
+        yield {"central": central, "publisher": publisher, "trucks": trucks, "seq": seq}
     publisher.close()
     central.stop()
 
@@ -82,7 +82,7 @@ def world(tmp_path_factory, broker):
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = launch_chromium(p)
         yield b
         b.close()
 
@@ -90,13 +90,7 @@ def browser():
 def signed_in(browser: Browser, central: Central, user: str, lang: str = "vi") -> Page:
     context = browser.new_context(base_url=central.url, viewport={"width": 1920, "height": 1080}, locale="vi-VN")
     page = context.new_page()
-    page.goto("/signin")
-    if lang == "en":
-        page.get_by_role("button", name="English").click()
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.press("#password", "Enter")
-    page.wait_for_url(re.compile(r"/$"))
+    sign_in(page, user, language="English" if lang == "en" else None)
     return page
 
 

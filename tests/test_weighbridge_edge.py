@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from weighbridge_rig import wait_until
 
-from central.assembly import AssemblyParams, Obs, assemble
 from edge.app import EdgeApp
 from edge.config import EdgeConfig
 from edge.lane import Crossing, FrameTime
@@ -23,7 +22,6 @@ from edge.weighbridge.reader import TimedEvent
 from edge.weighbridge.stable import StableWeight
 from lanewatch.clock import ClockWatch
 from lanewatch.contract import ClockState
-from lanewatch.plates import plate_distance as distance
 from sim.weighbridge import PtyIndicator, Row, encode_timeline, truck_timeline
 
 SPEED = 8.0  # the indicator plays 8x faster than real time; the stable window is scaled to match
@@ -179,10 +177,13 @@ def test_a_wall_clock_step_is_logged_and_shown_once_in_every_status_and_the_even
 
 
 def test_a_wall_clock_step_changes_no_duration(app):
+    """The edge stamps every event with its monotonic clock beside the wall clock, so a step of the wall clock
+    between two events changes neither their monotonic interval nor a weight's place in it. (That the central
+    measures same-edge durations on these stamps is tests/test_assembly.py's
+    test_same_edge_joins_by_track_and_measures_on_the_monotonic_clock.)"""
     lane, camera = app.config.lanes[0], app.config.lanes[0].cameras[0]
     t0 = FrameTime(datetime(2026, 12, 1, 1, 0, tzinfo=UTC), 5_000_000_000_000)
-    # The truck takes 60 s from gate to exit; in between NTP set the wall clock back 25 s. (A step back
-    # longer than the interval reverses the wall-clock order, which the central's grouping goes by.)
+    # The truck takes 60 s from gate to exit; in between NTP set the wall clock back 25 s.
     t1 = FrameTime(t0.utc + timedelta(seconds=60 - 25), t0.mono_ns + 60_000_000_000)
     app.emit(lane, camera, Crossing("gate", 7, t0))
     app.emit_weigh(WeighCapture(lane="lane-1", camera=camera.id, wall_s=t0.utc.timestamp() + 12,
@@ -191,13 +192,14 @@ def test_a_wall_clock_step_changes_no_duration(app):
     app.emit(lane, camera, Crossing("exit", 7, t1))
     assert app.outbox.flush()
     db = sqlite3.connect(app.config.data_dir / "outbox.sqlite")
-    payloads = [row[0] for row in db.execute("SELECT payload FROM events ORDER BY seq")]
+    gate, weigh, exit_ = [json.loads(row[0]) for row in db.execute("SELECT payload FROM events ORDER BY seq")]
     db.close()
-    assert [json.loads(p)["type"] for p in payloads] == ["gate", "weigh", "exit"]
-    [crossing] = assemble([Obs.from_payload(p) for p in payloads], t0.utc.timestamp() + 120, AssemblyParams(),
-                          distance).crossings
-    assert crossing.processing_s == 60.0  # the monotonic clock's, not the wall clock's 35 s
-    assert crossing.weight_kg == 31_250.0
+    assert [e["type"] for e in (gate, weigh, exit_)] == ["gate", "weigh", "exit"]
+    assert {e["track_id"] for e in (gate, weigh, exit_)} == {7}
+    wall = lambda event: datetime.fromisoformat(event["ts"]).timestamp()  # noqa: E731
+    assert wall(exit_) - wall(gate) == 35.0  # what the wall clock says
+    assert exit_["mono_ms"] - gate["mono_ms"] == 60_000  # what happened
+    assert weigh["mono_ms"] - gate["mono_ms"] == 12_000 and weigh["weight_kg"] == 31_250.0
 
 
 def test_a_weight_is_recorded_unjoined_when_the_deck_camera_has_stopped(app):

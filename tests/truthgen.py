@@ -2,9 +2,10 @@
 
 A fast synthetic day for unit tests of assembly, ingest and history (the accuracy test uses the
 simulator itself, `lanewatch-sim generate`, through `simtruth`): it makes only the truth —
-`truth.jsonl` (one truck per line: plates, weight, enter/gate/weigh/exit in UTC) and `queue.csv` (true queue length per second) — without any video. A single-server lane: trucks
-arrive (Poisson, rate varying over the day), queue, take the gate when the weighbridge is free,
-are weighed and inspected, and leave. Rates are chosen so the queue builds past 30 trucks and drains.
+`truth.jsonl` (one truck per line: plates, weight, enter/gate/weigh/exit in UTC) and `queue.csv` (true
+queue length per second) — without any video. A single-server lane: trucks arrive (Poisson, rate
+varying over the day), queue, take the gate when the weighbridge is free, are weighed and inspected,
+and leave. Rates are chosen so the queue builds past 30 trucks and drains.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import csv
 import json
 import random
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 # trucks per hour by site-local hour (UTC+7): quiet night, a morning surge past capacity (~40/h), an afternoon plateau
@@ -135,7 +136,7 @@ def read(path: Path) -> list[Truck]:
         return [Truck(**json.loads(line)) for line in f]
 
 
-DAY = datetime(2026, 11, 29, 17, 0, tzinfo=timezone.utc)  # 2026-11-30 00:00 in Vietnam
+DAY = datetime(2026, 11, 29, 17, 0, tzinfo=UTC)  # 2026-11-30 00:00 in Vietnam
 
 
 def read_sim(path: Path) -> dict[str, list[Truck]]:

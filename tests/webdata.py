@@ -1,5 +1,6 @@
 """Helpers for the web tests, bench and screenshots: contract-valid crossings with plate crops, a real
-central process with accounts, and publishing through a real broker."""
+central process with accounts, the Kim Thành II site, and publishing through a real broker (statuses kept
+fresh from a thread)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import base64
 import io
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -37,6 +40,13 @@ ROOT = Path(__file__).resolve().parent.parent
 FONTS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",  # has the Chinese province characters
          "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf")
 PASSWORD = "correct horse battery"
+SITE = "laocai-kimthanh2"
+SITE_NAME = "Lào Cai – Hà Khẩu (Kim Thành II)"
+
+
+def gate_sites(lanes: list[dict]) -> list[dict]:
+    """The central's `sites:` for the Kim Thành II gate with these lanes (`id`, `direction`, optional `name`)."""
+    return [{"id": SITE, "name": SITE_NAME, "lanes": lanes}]
 
 
 def crop_jpeg(text: str) -> str:
@@ -153,6 +163,30 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class FreshStatuses:
+    """Publishes `statuses(now)` every `every_s` from a thread while the `with` block runs: lanes whose status
+    keeps coming stay live on the board, the others go stale."""
+
+    def __init__(self, publisher: Publisher, statuses: Callable[[datetime], list[LaneStatus]], every_s: float):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(publisher, statuses, every_s), name="fresh-statuses",
+                                        daemon=True)
+
+    def _run(self, publisher: Publisher, statuses: Callable[[datetime], list[LaneStatus]], every_s: float) -> None:
+        while not self._stop.is_set():
+            for status in statuses(datetime.now(UTC)):
+                publisher.status(status)
+            self._stop.wait(every_s)
+
+    def __enter__(self) -> FreshStatuses:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
 
 
 class Central:
