@@ -14,6 +14,8 @@ an arrival to a passage, in this order of trust:
    no event was missed), the block is small, and no plate read contradicts a pair (one character
    read wrong outright, up to `fifo_max_distance`, is an OCR error, not a contradiction). `plate_fifo`
    says the plates also agree (a tie the order broke); `fifo` says a read was missing or one character off.
+   A lane whose entry reads no plates at all (its queue camera cannot) has only order: there each
+   passage since the last match takes the oldest arrival in turn (`fifo`).
 
 Anything else stays unmatched rather than guessed: an arrival with no passage after the window
 is `lost`, a passage with no arrival is `partial`. The whole book is recomputed whenever events
@@ -453,6 +455,10 @@ def _fill_blocks(arrivals: list[_Arrival], passages: list[_Passage], skeleton: l
         if last:
             live = [a for a in block_a if now - a.ts <= params.window_s]
             trailing = (len(live), len(block_p))
+            if block_p and not any(a.reads for a in block_a):
+                _pair_in_order(block_a, block_p, params)
+                trailing = (sum(1 for a in live if a.passage is None), sum(1 for p in block_p if p.arrival is None))
+                continue
             latest = max([a.ts for a in block_a] + [e.ts for p in block_p for e in p.events], default=-math.inf)
             if now - latest < params.settle_s:
                 continue  # the queue may still be moving: wait for the next plate match
@@ -475,6 +481,20 @@ def _fill_blocks(arrivals: list[_Arrival], passages: list[_Passage], skeleton: l
         if last:
             trailing = (0, 0)
     return trailing
+
+
+def _pair_in_order(block_a: list[_Arrival], block_p: list[_Passage], params: AssemblyParams) -> None:
+    """A lane whose entry reads no plates (no plate camera there): queue order is the only evidence.
+    Each passage takes the oldest arrival that can still be its truck; the newest arrivals are the
+    ones still waiting. Nothing waits for a settled queue, since no plate will come to confirm it,
+    and a later plate match or late event recomputes the whole book anyway."""
+    arrivals = iter(block_a)
+    for p in block_p:
+        # Arrivals too old for this passage are lost; one after it means the order is broken here.
+        a = next((a for a in arrivals if _follows(a.enters[0], p.anchor, params.window_s) or a.ts > p.t), None)
+        if a is None or not _follows(a.enters[0], p.anchor, params.window_s):
+            return
+        _join(a, p, "fifo", None)
 
 
 # ------------------------------------------------------------------ durations and records

@@ -138,6 +138,17 @@ def test_queue_order_pairs_a_truck_without_a_plate_between_two_plate_matches():
     assert crossings[1].plate == "29H22222" and crossings[1].wait_s == pytest.approx(360)
 
 
+def test_a_lane_without_entry_plates_pairs_by_queue_order_while_trucks_still_wait():
+    # The queue camera reads no plates: the two trucks that reached the gate are the two oldest.
+    events = (truck(0, 300, None, "24C11111", 1, 1) + truck(60, 420, None, "29H22222", 2, 2)
+              + [ev("enter", 120, "queue1", 3, None), ev("enter", 200, "queue1", 4, None)])
+    result = run(events, 450)  # a busy lane: never five quiet minutes to settle
+    joined = [c for c in result.crossings if c.method is not None]
+    assert [(c.method, c.plate, c.wait_s) for c in joined] == [("fifo", "24C11111", 300), ("fifo", "29H22222", 360)]
+    assert result.waiting == 2
+    assert sorted(c.status for c in result.crossings if c.method is None) == ["waiting", "waiting"]
+
+
 def test_queue_order_is_refused_when_a_plate_contradicts_it():
     # The middle truck left the queue; the passage between is someone the queue camera read differently.
     events = (truck(0, 300, "24C11111", "24C11111", 1, 1) + truck(60, 420, "24C22222", "29H99999", 2, 2)
