@@ -14,7 +14,7 @@ import time
 from central import users
 from lanewatch.config import ConfigError, load_config
 from lanewatch.logs import setup_logging
-from lanewatch.subcommands import Delegated, add_listing, dispatch
+from lanewatch.subcommands import Delegated, add_listing, run_main
 
 log = logging.getLogger("central")
 EX_CONFIG = 78  # sysexits.h; the unit's RestartPreventExitStatus=78: a bad config does not heal by restarting
@@ -240,16 +240,7 @@ DELEGATED = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    delegated = dispatch(argv, DELEGATED)
-    if delegated is not None:
-        return delegated
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except ConfigError as exc:
-        print(f"lanewatch-central: {exc}", file=sys.stderr)
-        return 2
+    return run_main("lanewatch-central", argv, DELEGATED, build_parser, (ConfigError,))
 
 
 if __name__ == "__main__":
