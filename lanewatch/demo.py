@@ -128,7 +128,7 @@ def write_configs(var: Path, world_dir: Path, world: dict, broker_port: int, htt
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
-    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--duration", type=int, default=600,
                         help="seconds of simulated lanes (looped); long enough for whole crossings")
     parser.add_argument("--port", type=int, default=8080, help="web port (another free one if taken)")
@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     var.mkdir(parents=True, exist_ok=True)
     world_dir = var / f"world-demo-seed{args.seed}-{args.duration}s-gate1080"
     world = generate_world(world_dir, args.seed, args.duration)
+    # Each run starts with empty history, outboxes and broker store: the looped video starts again
+    # at its first truck, and trucks of a run stopped halfway would otherwise wait forever in the queue.
+    for state in ("central", "queue-edge", "gate-edge", "mosquitto"):
+        shutil.rmtree(var / state, ignore_errors=True)
 
     broker_port, http_port = free_port(18830), free_port(args.port)
     (var / "mosquitto").mkdir(exist_ok=True)

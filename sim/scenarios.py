@@ -142,15 +142,21 @@ PLATES = Scenario(
     signal_clearance_s=1.0,
 )
 
-# `make demo`: a short looped video in which several trucks make the whole crossing (enter, weigh, exit)
-# while a small queue forms: arrivals a little below the gate's capacity (~45 trucks/h), a few pairs.
+# `make demo`: a ten-minute video that is looped, so every truck that arrives must also leave within
+# it: trucks arrive in the first four minutes (a queue forms), then the lane empties before the loop.
 DEMO = Scenario(
     name="demo",
-    cycle_min=60,
-    rate_points=((0, 36), (60, 36)),
-    convoys=Convoys(per_hour=3, only_before_min=60, min_size=2, max_size=3, min_headway_s=15, max_headway_s=25),
+    cycle_min=10,
+    rate_points=((0, 75), (4, 75), (4.01, 0), (9.99, 0)),
+    convoys=Convoys(per_hour=0, only_before_min=0, min_size=1, max_size=1, min_headway_s=1, max_headway_s=1),
+    checkin=LogNormal(median_s=5, sigma=0.35, min_s=2, max_s=15),
+    yard_transit=LogNormal(median_s=30, sigma=0.3, min_s=15, max_s=60),
     yard_soft_capacity=20,
-    **_SERVICE,  # type: ignore[arg-type]
+    weigh=LogNormal(median_s=30, sigma=0.3, min_s=20, max_s=60),
+    inspection=LogNormal(median_s=15, sigma=0.3, min_s=8, max_s=40),
+    physical_inspection=LogNormal(median_s=90, sigma=0.3, min_s=60, max_s=150),
+    physical_share=0.0,
+    signal_clearance_s=3.0,
 )
 
 SCENARIOS: dict[str, Scenario] = {"steady": STEADY, "busy": BUSY, "plates": PLATES, "demo": DEMO}
