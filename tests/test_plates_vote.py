@@ -136,3 +136,20 @@ def test_a_trailer_plate_seen_briefly_is_still_reported() -> None:
 def test_a_second_plate_whose_reads_disagree_is_dropped() -> None:
     reads = [("24C12345", 0.9)] * 4 + [("51G97162", 0.6), ("51G97762", 0.6)]
     assert [p.text for p in _votes(*reads).best()] == ["24C12345"]
+
+
+def test_a_longer_reading_that_holds_the_heavier_one_wins() -> None:
+    # The recogniser often drops a plate's last digit, and 24C1858 still fits the old 4-digit format.
+    reads = [("24C1858", 0.99)] * 12 + [("24C18583", 0.99)] * 5
+    best = _votes(*reads).best()
+    assert [p.text for p in best] == ["24C18583"]
+
+
+def test_a_lost_character_outvoting_a_lone_longer_read_is_not_confident() -> None:
+    lost = _votes(*([("24C1858", 0.99)] * 8), ("24C18583", 0.9)).best()
+    assert lost[0].text == "24C1858" and lost[0].confidence < 0.5
+    clean = _votes(*([("24C1858", 0.99)] * 8)).best()
+    assert clean[0].text == "24C1858" and clean[0].confidence > 0.95
+    # A longer reading that does not hold the shorter one is another plate's read, not a lost character.
+    other = _votes(*([("24C1858", 0.99)] * 8), ("24C18593", 0.9)).best()
+    assert other[0].text == "24C1858" and other[0].confidence > 0.8

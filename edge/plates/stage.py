@@ -136,7 +136,7 @@ class PlateStage:
             if not plates.due(key, now_s, box[3] - box[1]) or not plates.gate(image, box).ok:
                 plates.note_skip()
                 continue
-            crop, crop_box = _crop(image, box, self.config.crop_margin)
+            crop, crop_box = _crop(image, box, self.config.crop_margin, self.config.tracks.top_row_reach)
             job = _Job(lane, key, crop, crop_box, now_s, role)
             with self._idle:
                 self._pending.add(key)
@@ -191,12 +191,13 @@ class PlateStage:
             self._idle.notify_all()
 
 
-def _crop(image: np.ndarray, box: XYXY, margin: float) -> tuple[np.ndarray, XYXY]:
-    """A copy of the plate's surroundings (the frame buffer is not ours to keep) and the box in it."""
+def _crop(image: np.ndarray, box: XYXY, margin: float, top_reach: float = 0.0) -> tuple[np.ndarray, XYXY]:
+    """A copy of the plate's surroundings (the frame buffer is not ours to keep) and the box in it;
+    `top_reach` more of the box's height above it, where a two-row plate's top row may be."""
     h, w = image.shape[:2]
     x0, y0, x1, y1 = box
     px, py = margin * (x1 - x0), margin * (y1 - y0)
-    cx0, cy0 = max(0, int(x0 - px)), max(0, int(y0 - py))
+    cx0, cy0 = max(0, int(x0 - px)), max(0, int(y0 - py - top_reach * (y1 - y0)))
     cx1, cy1 = min(w, int(np.ceil(x1 + px))), min(h, int(np.ceil(y1 + py)))
     crop = np.ascontiguousarray(image[cy0:cy1, cx0:cx1])
     return crop, (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0)
