@@ -51,12 +51,17 @@ class VoteConfig(Section):
         2, ge=1, description="reads a plate one character longer than the heavier reading needs to win over it..."
     )
     longer_share: float = Field(
-        0.25, ge=0, le=10, description="...and this share of the heavier reading's weight (a lost character "
-        "leaves a shorter text that may still fit a format: 98C2782 of 98C27827)"
+        0.25,
+        ge=0,
+        le=10,
+        description="...and this share of the heavier reading's weight (a lost character "
+        "leaves a shorter text that may still fit a format: 98C2782 of 98C27827)",
     )
     lost_character_doubt: float = Field(
-        0.5, ge=0, le=1, description="factor on a plate's confidence when a reading one character longer that "
-        "holds it was outvoted"
+        0.5,
+        ge=0,
+        le=1,
+        description="factor on a plate's confidence when a reading one character longer that holds it was outvoted",
     )
     crop_height_px: int = Field(48, ge=16, le=160, description="height of the plate thumbnail attached to events")
 
