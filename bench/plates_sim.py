@@ -184,7 +184,9 @@ class PlateScore:
         return sum(t.read == t.truth[0] for t in chosen), len(chosen)
 
     def wrong(self) -> tuple[int, int]:
-        return sum(t.confidently_wrong for t in self.trucks), len(self.trucks)
+        """Trucks with a confidently wrong plate, out of every truck that left (also those whose exit
+        the lane logic missed: they carry no plate, so they cannot carry a wrong one)."""
+        return sum(t.confidently_wrong for t in self.trucks), len(self.trucks) + self.missed_exits
 
     def merged(self, other: PlateScore) -> PlateScore:
         return PlateScore(
@@ -290,6 +292,9 @@ def bench_rows(reader: PlateReader, naive_ms_per_frame: Callable[[Path], float])
     wrong, n = total.wrong()
     value = _pct(wrong, n)
     rows.append(_row(f"sim trucks with a confidently wrong plate (n={n})", value, "%", "≤ 1", value <= 1))
+    misses = [f"{t.truth[0]}→{t.read}" for t in total.trucks if t.read != t.truth[0]]
+    if misses:
+        rows.append(_row("sim misses (truth→read)", ", ".join(misses[:8]) + (" …" if len(misses) > 8 else "")))
     missed = f"{total.missed_exits} / {total.unmatched_exits}"
     rows.append(_row("sim exits missed / unmatched by the lane logic", missed))
     trucks = max(1, len(total.trucks))
