@@ -48,7 +48,7 @@ class VoteConfig(Section):
         0.5, ge=0, le=1, description="voted confidence a second plate needs (its reads must agree)"
     )
     longer_reads: int = Field(
-        2, ge=1, description="reads a plate one character longer than the heavier reading needs to win over it..."
+        1, ge=1, description="reads a plate one character longer than the heavier reading needs to win over it..."
     )
     longer_share: float = Field(
         0.25,
