@@ -111,7 +111,7 @@ def test_a_large_noisy_crop_still_fits_the_limit() -> None:
 texts = st.sampled_from(["24C12345", "24C12845", "24C17345", "云G12345", "云G1234挂", "24R00123", "29LD12345"])
 
 
-@settings(deadline=None)  # timing is not what this checks; a loaded machine overran the 200 ms default
+@settings(deadline=None)  # timing is not what this checks; a loaded machine can overrun the 200 ms default
 @given(st.lists(st.tuples(texts, st.floats(0.05, 1.0)), max_size=12))
 def test_any_reads_give_at_most_two_valid_plates_with_sane_confidence(reads: list[tuple[str, float]]) -> None:
     best = _votes(*reads).best()
