@@ -6,7 +6,7 @@ Three sources:
   there (it is kept outside the repository; `LANEWATCH_PLATES_DEV` may point elsewhere);
 - synthetic trucks approaching the camera (plates drawn by tests/plate_synth.py), each a track
   whose frames go through `LanePlates` exactly as on the edge: gates, pacing, voting;
-- the simulator's `plates` scenario (1080p gate camera, seed 43) through the edge's detector,
+- the simulator's `plates` scenario (1080p gate camera; seed 43 and fresh seeds) through the edge's detector,
   tracker, lane logic and plate stage, scored on each exit event's plates (bench/plates_sim.py).
 
 CPU is process time (all threads), so thread counts do not flatter either side.
@@ -189,46 +189,22 @@ def _synthetic_rows(reader: PlateReader, naive: Naive) -> list[dict]:
 
 def _sim_rows(reader: PlateReader, naive: Naive) -> list[dict]:
     """The simulator's trucks through the edge's own analysis and plate stage (bench/plates_sim.py)."""
-    import tempfile
+    from bench.plates_sim import bench_rows
 
-    from bench.plates_sim import run_edge, score, simulate
+    def naive_ms_per_frame(video: Path) -> float:
+        """RapidOCR over whole frames spread over the run: CPU per frame."""
+        capture = cv2.VideoCapture(str(video))
+        frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        spent = []
+        for index in np.linspace(frames * 0.3, frames * 0.9, 4).astype(int):
+            capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+            ok, image = capture.read()
+            if ok:
+                spent.append(_cpu(partial(naive.lines, image))[1])
+        capture.release()
+        return float(np.mean(spent)) if spent else float("nan")
 
-    seed, duration = 43, 360.0  # the test's seed, never used for tuning
-    world = simulate(Path(tempfile.gettempdir()) / f"lanewatch-bench-plates-sim-{seed}", seed, duration)
-    edge = run_edge(world, reader=reader)
-    result = score(world, edge)
-    rows = []
-    for country in ("VN", "CN"):
-        right, total = result.exact(country=country)
-        rows.append(_row(f"sim {country} exact (seed {seed}, n={total})", _pct(right, total), "%", "≥ 95",
-                         _pct(right, total) >= 95))
-    for n_rows in (1, 2):
-        right, total = result.exact(rows=n_rows)
-        value = _pct(right, total)
-        rows.append(_row(f"sim {n_rows}-row exact (n={total})", value, "%", "≥ 95", value >= 95))
-    wrong, total = result.wrong()
-    value = _pct(wrong, total)
-    rows.append(_row("sim trucks with a confidently wrong plate", value, "%", "≤ 1", value <= 1))
-    trucks = max(1, len(result.trucks))
-    rows.append(_row("sim ms CPU per plate read", 1000 * edge.plate_cpu_s / max(1, edge.reads), "ms"))
-    rows.append(_row("sim reads per truck", edge.reads / trucks, "reads"))
-    plate_s = edge.plate_cpu_s + edge.plate_hook_cpu_s
-    share = 100 * plate_s / (edge.analysis_cpu_s + plate_s)
-    rows.append(_row("sim plate stage share of the edge's analysis CPU", share, "%"))
-    # Naive: RapidOCR over every whole 1080p frame; sampled on frames spread over the run.
-    capture = cv2.VideoCapture(str(world / "lane-1-gate.mp4"))
-    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    naive_ms = []
-    for index in np.linspace(frames * 0.3, frames * 0.9, 4).astype(int):
-        capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
-        ok, image = capture.read()
-        if ok:
-            naive_ms.append(_cpu(partial(naive.lines, image))[1])
-    capture.release()
-    naive_total_s = float(np.mean(naive_ms)) / 1000 * edge.frames
-    rows.append(_row("sim naive CPU (whole frame, every frame) ÷ plate stage", naive_total_s / plate_s, "×", "≥ 10",
-                     naive_total_s / plate_s >= 10))
-    return rows
+    return bench_rows(reader, naive_ms_per_frame)
 
 
 def run() -> list[dict]:

@@ -116,3 +116,19 @@ def test_tracks_never_finished_are_forgotten(reader: PlateReader) -> None:
     assert lane.plates(1)
     lane.offer(2, shot.image, shot.plate_box, now_s=31)
     assert lane.plates(1) == () and lane.plates(2)
+
+
+@pytest.mark.parametrize("layout, seed", [("cn_yellow2", 11), ("vn2", 12)])
+def test_a_box_around_the_bottom_row_only_still_reads_the_two_row_plate(
+    reader: PlateReader, layout: str, seed: int
+) -> None:
+    # The truck detector often boxes only the larger bottom row of a two-row plate (`12345` under `云 G`).
+    text = random_plate(layout, random.Random(seed))  # type: ignore[arg-type]
+    shot = scene(text, layout, random.Random(seed), size=(640, 480), plate_height=70)  # type: ignore[arg-type]
+    x0, y0, x1, y1 = shot.plate_box
+    bottom_row = (x0, y0 + 0.45 * (y1 - y0), x1, y1)
+    assert reader.read_plate(shot.image, hint_box=bottom_row).text != text  # the box alone lacks the top row
+    result = LanePlates(reader).offer(1, shot.image, bottom_row, now_s=0.0)
+    assert result is not None and result.accepted and result.text == text and result.rows == 2
+    bare = LanePlates(reader, LanePlatesConfig(top_row_reach=0)).offer(1, shot.image, bottom_row, now_s=0.0)
+    assert bare is not None and bare.text != text

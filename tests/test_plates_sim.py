@@ -3,31 +3,32 @@
 Real parts: the simulator renders its `plates` scenario (two lanes: export, mostly Vietnamese
 trucks; import, mostly Chinese) with a 1080p gate camera; the edge's detector, tracker, lane logic
 and plate stage (PP-OCRv4 ONNX models) run over the gate videos exactly as `edge.app` wires them;
-each exit event's plates are scored against truth.jsonl. Seed 43 was never looked at while
-tuning (seeds 3 and 5 were; seed 41 was run once).
+each exit event's plates are scored against truth.jsonl.
 
-The issue's bar is 95 % exact per country and per row count and at most 1 % of trucks with a
-confidently wrong plate. On seed 43 the stage reads 15 of 17 trucks exactly (VN 7/8, CN 8/9; a
-two-row 云G65K91 unread, a VN 98C27827 read as the valid 98C2782): the floors below hold that
-level so a regression fails, and the bar is the floors' target.
+Seeds: 43 (this test) was never looked at while tuning; the plate stage was tuned on seeds 60–63
+(and 3, 5, 41 before). One run of 360 s scores about 17 trucks, too few to show 95 % on its own:
+`make bench` adds fresh seeds 101 and 102 (about 100 more trucks, never used for tuning) and
+reports the pooled figures; docs/plates.md has them.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from bench.plates_sim import PlateScore, run_edge, score, simulate
+from bench.plates_sim import TEST_RUN, PlateScore, run_edge, score, simulate
 
-SEED = 43
-DURATION_S = 360.0
-EXACT_FLOOR = 0.85  # the issue's bar: 0.95 (not met yet, see the module docstring)
-TWO_ROW_FLOOR = 0.6  # few two-row plates per run: one miss in three
-WRONG_TRUCKS_MAX = 1  # the issue's bar: 1 % of trucks
+# Rendering and reading 2 x 360 s of 1080p video takes about 100 s on a quiet 2-core machine; give a
+# busy one room before pytest-timeout's default cuts it.
+pytestmark = pytest.mark.timeout(1200)
+
+EXACT_TARGET = 0.95  # the issue's bar, per country and per row count
+WRONG_TARGET = 0.01  # the issue's bar: trucks with a confidently wrong plate
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> PlateScore:
-    world = simulate(tmp_path_factory.mktemp("plates-sim") / "world", SEED, DURATION_S)
+    run = TEST_RUN
+    world = simulate(tmp_path_factory.mktemp("plates-sim") / "world", run.seed, run.duration_s, lanes=run.lanes)
     return score(world, run_edge(world))
 
 
@@ -43,16 +44,17 @@ def test_enough_trucks_of_each_kind_are_scored(result: PlateScore) -> None:
 def test_exact_match_per_country(result: PlateScore, country: str) -> None:
     right, total = result.exact(country=country)
     misses = [(t.truck, t.truth[0], t.read) for t in result.trucks if t.country == country and t.read != t.truth[0]]
-    assert right >= EXACT_FLOOR * total, misses
+    assert right >= EXACT_TARGET * total, misses
 
 
 @pytest.mark.parametrize("rows", [1, 2])
 def test_exact_match_per_row_count(result: PlateScore, rows: int) -> None:
     right, total = result.exact(rows=rows)
     misses = [(t.truck, t.truth[0], t.read) for t in result.trucks if t.rows == rows and t.read != t.truth[0]]
-    assert total and right >= (EXACT_FLOOR if rows == 1 else TWO_ROW_FLOOR) * total, misses
+    assert total and right >= EXACT_TARGET * total, misses
 
 
 def test_confidently_wrong_plates_are_rare(result: PlateScore) -> None:
     wrong, total = result.wrong()
-    assert wrong <= WRONG_TRUCKS_MAX, [(t.truck, t.truth, t.read) for t in result.trucks if t.confidently_wrong]
+    # Below 1 % of ~17 trucks means none.
+    assert wrong <= WRONG_TARGET * total, [(t.truck, t.truth, t.read) for t in result.trucks if t.confidently_wrong]

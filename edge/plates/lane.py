@@ -45,6 +45,10 @@ class LanePlatesConfig(Section):
         2.0, ge=0, description="...only every this many seconds (a trailer's plate may still come into view)"
     )
     forget_after_s: float = Field(600, gt=0, description="a track not offered for this long is forgotten")
+    top_row_reach: float = Field(
+        1.0, ge=0, le=3, description="when a plate box reads as a two-row plate's bottom row alone, it is read again "
+        "grown upwards by this share of its height (the detector often boxes only the larger bottom row)"
+    )
     vote: VoteConfig = Field(VoteConfig(), description="how reads are pooled per track")
 
 
@@ -94,7 +98,7 @@ class LanePlates:
             if not self.gate(frame_bgr, plate_box).ok:
                 self.counters.skip()
                 return None
-            result = self.reader.read_plate(frame_bgr, hint_box=plate_box)
+            result = self._read(frame_bgr, plate_box)
         except Exception:  # a plate that cannot be read must not stop the lane's counting
             log.exception("plate read failed for track %s", track)
             self.counters.read(accepted=False)
@@ -117,6 +121,18 @@ class LanePlates:
                     and state.accepted[best[0].text] >= self.config.settle_reads
                 )
         return result
+
+    def _read(self, frame_bgr: np.ndarray, plate_box: XYXY) -> PlateResult:
+        """Read the box; when it holds only a two-row plate's bottom row, read it again with room above."""
+        result = self.reader.read_plate(frame_bgr, hint_box=plate_box)
+        if result.accepted or not self.config.top_row_reach or not _bottom_row_only(result):
+            return result
+        x0, y0, x1, y1 = plate_box
+        grown = (x0, max(0.0, y0 - self.config.top_row_reach * (y1 - y0)), x1, y1)
+        if grown[1] >= y0:
+            return result
+        again = self.reader.read_plate(frame_bgr, hint_box=grown)
+        return again if again.accepted or again.confidence > result.confidence and again.valid_format else result
 
     def due(self, track: TrackKey, now_s: float, plate_height: float) -> bool:
         """Whether the track's plate, `plate_height` pixels high, may be read now (pacing and the
@@ -173,6 +189,20 @@ class LanePlates:
         idle = [k for k, t in self._tracks.items() if now_s - t.last_seen_s > self.config.forget_after_s]
         for key in idle:
             del self._tracks[key]
+
+
+def _bottom_row_only(result: PlateResult) -> bool:
+    """A confident reading of 4–5 characters, mostly digits, that fits no format: the bottom row of a
+    two-row plate (VN `123.45`, CN `12345`) read without its top row (`24C`, `云 G`)."""
+    return any(
+        c.confidence >= 0.5
+        and 4 <= len(c.text) <= 5
+        and c.text.isascii()
+        and c.text.isalnum()
+        and sum(ch.isdigit() for ch in c.text) >= 3
+        for c in result.candidates
+        if not c.valid_format
+    )
 
 
 def assign_plates(truck_xyxy: np.ndarray, track_ids: np.ndarray, plate_xyxy: np.ndarray) -> dict[int, XYXY]:

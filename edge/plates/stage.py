@@ -57,6 +57,16 @@ class PlateStageConfig(Section):
     crop_margin: float = Field(
         0.6, ge=0.2, le=3, description="share of the plate box's size copied around it for the reader"
     )
+    truck_region_share: float = Field(
+        0.4, ge=0, le=1, description="when the detector finds a tracked truck but not its plate, the bottom share "
+        "of the truck's box is read as the plate region (0: off)"
+    )
+    truck_region_min_height_px: float = Field(
+        210, ge=0, description="...only for truck boxes at least this high (a plate then is ~1/15 of the box)"
+    )
+    truck_region_interval_s: float = Field(
+        1.0, ge=0, description="...and at most this often per track"
+    )
     rear_cameras: list[str] = Field(
         [], description="ids of cameras that see trucks from behind: their plates are voted as trailer plates"
     )
@@ -92,6 +102,7 @@ class PlateStage:
         self.stats = StageStats()
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=config.queue_size)
         self._pending: set[tuple[str, int]] = set()
+        self._region_read_s: dict[tuple[str, int], float] = {}  # last truck-region read per track
         self._idle = threading.Condition()
         self._thread = threading.Thread(target=self._work, name="plates", daemon=True)
 
@@ -127,7 +138,8 @@ class PlateStage:
         so that a replay reads the same frames on every run and machine."""
         plates = self.lanes[lane]
         role: Role | None = "trailer" if camera in self.config.rear_cameras else None
-        for track_id, box in assign_plates(truck_xyxy, track_ids, plate_xyxy).items():
+        boxes = assign_plates(truck_xyxy, track_ids, plate_xyxy)
+        for track_id, box in [*boxes.items(), *self._truck_regions(camera, now_s, truck_xyxy, track_ids, boxes)]:
             key = (camera, track_id)
             self.stats.offered += 1
             with self._idle:
@@ -136,7 +148,7 @@ class PlateStage:
             if not plates.due(key, now_s, box[3] - box[1]) or not plates.gate(image, box).ok:
                 plates.note_skip()
                 continue
-            crop, crop_box = _crop(image, box, self.config.crop_margin)
+            crop, crop_box = _crop(image, box, self.config.crop_margin, self.config.tracks.top_row_reach)
             job = _Job(lane, key, crop, crop_box, now_s, role)
             with self._idle:
                 self._pending.add(key)
@@ -152,6 +164,37 @@ class PlateStage:
                     while key in self._pending:
                         self._idle.wait()
 
+    def _truck_regions(
+        self, camera: str, now_s: float, truck_xyxy: np.ndarray, track_ids: np.ndarray, boxes: dict[int, XYXY]
+    ) -> list[tuple[int, XYXY]]:
+        """Plate regions for large tracked trucks whose plate the detector missed in this frame: the
+        bottom of the truck's box, where a front (or rear) plate sits; read at most every
+        `truck_region_interval_s`. The detector's plate class misses some plates it sees for
+        seconds on end, while the reader finds them in this region in ~30 ms."""
+        share = self.config.truck_region_share
+        if share <= 0:
+            return []
+        if len(self._region_read_s) > 256:  # tracks the tracker dropped without an exit
+            for stale in [k for k, t in self._region_read_s.items() if not 0 <= now_s - t < 600]:
+                del self._region_read_s[stale]
+        out = []
+        trucks = np.asarray(truck_xyxy, float).reshape(-1, 4)
+        for box, track_id in zip(trucks, track_ids, strict=True):
+            x0, y0, x1, y1 = (float(v) for v in box)
+            key = (camera, int(track_id))
+            if int(track_id) in boxes or y1 - y0 < self.config.truck_region_min_height_px:
+                continue
+            region = (x0, y1 - share * (y1 - y0), x1, y1)
+            nearer = trucks[trucks[:, 3] > y1]  # lower in the image: nearer the camera
+            if any(_overlap(region, other) for other in nearer):
+                continue  # its plate may be hidden and the nearer truck's plate in the region instead
+            last = self._region_read_s.get(key)
+            if last is not None and 0 <= now_s - last < self.config.truck_region_interval_s:
+                continue
+            self._region_read_s[key] = now_s
+            out.append((int(track_id), region))
+        return out
+
     def plates_for(
         self, lane: str, camera: str, track_id: int, final: bool, wait_s: float = 0.0
     ) -> tuple[PlateRead, ...]:
@@ -164,6 +207,8 @@ class PlateStage:
                 while key in self._pending and (left := deadline - time.monotonic()) > 0:
                     self._idle.wait(left)
         plates = self.lanes[lane]
+        if final:
+            self._region_read_s.pop(key, None)
         found = plates.finish(key) if final else plates.plates(key)
         return found[:4]
 
@@ -191,12 +236,17 @@ class PlateStage:
             self._idle.notify_all()
 
 
-def _crop(image: np.ndarray, box: XYXY, margin: float) -> tuple[np.ndarray, XYXY]:
-    """A copy of the plate's surroundings (the frame buffer is not ours to keep) and the box in it."""
+def _overlap(a: XYXY, b: np.ndarray) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _crop(image: np.ndarray, box: XYXY, margin: float, top_reach: float = 0.0) -> tuple[np.ndarray, XYXY]:
+    """A copy of the plate's surroundings (the frame buffer is not ours to keep) and the box in it;
+    `top_reach` more of the box's height above it, where a two-row plate's top row may be."""
     h, w = image.shape[:2]
     x0, y0, x1, y1 = box
     px, py = margin * (x1 - x0), margin * (y1 - y0)
-    cx0, cy0 = max(0, int(x0 - px)), max(0, int(y0 - py))
+    cx0, cy0 = max(0, int(x0 - px)), max(0, int(y0 - py - top_reach * (y1 - y0)))
     cx1, cy1 = min(w, int(np.ceil(x1 + px))), min(h, int(np.ceil(y1 + py)))
     crop = np.ascontiguousarray(image[cy0:cy1, cx0:cx1])
     return crop, (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0)
@@ -221,9 +271,7 @@ class CameraPlates:
         trucks, detections = analysed.trucks, analysed.detections
         if not len(trucks) or not len(detections):
             return
-        plates = detections.xyxy[detections.class_id == self.plate_class]
-        if not len(plates):
-            return
+        plates = detections.xyxy[detections.class_id == self.plate_class]  # may be none: see `_truck_regions`
         truck_ids = lane.truck_ids(trucks.tracker_id)
         known = truck_ids >= 0
         if known.any():

@@ -47,6 +47,22 @@ class VoteConfig(Section):
     second_plate_confidence: float = Field(
         0.5, ge=0, le=1, description="voted confidence a second plate needs (its reads must agree)"
     )
+    longer_reads: int = Field(
+        1, ge=1, description="reads a plate one character longer than the heavier reading needs to win over it..."
+    )
+    longer_share: float = Field(
+        0.25,
+        ge=0,
+        le=10,
+        description="...and this share of the heavier reading's weight (a lost character "
+        "leaves a shorter text that may still fit a format: 98C2782 of 98C27827)",
+    )
+    lost_character_doubt: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="factor on a plate's confidence when a reading one character longer that holds it was outvoted",
+    )
     crop_height_px: int = Field(48, ge=16, le=160, description="height of the plate thumbnail attached to events")
 
 
@@ -107,14 +123,14 @@ class PlateVotes:
         clusters = self._clusters()
         if not clusters:
             return ()
-        plates = [_consensus(clusters[0])]
+        plates = [_consensus(clusters[0], self.config)]
         # A trailer's plate may be in view for a few frames only, while the tractor's is read until
         # it settles: a second plate needs agreeing reads more than a large share of the weight.
         for cluster in clusters[1:]:
             if (
                 len(cluster.votes) >= self.config.second_plate_reads
                 and cluster.weight >= self.config.second_plate_share * clusters[0].weight
-                and (second := _consensus(cluster)).confidence >= self.config.second_plate_confidence
+                and (second := _consensus(cluster, self.config)).confidence >= self.config.second_plate_confidence
             ):
                 plates.append(second)
                 break
@@ -149,28 +165,26 @@ class PlateVotes:
         )
 
 
-def _consensus(cluster: _Cluster) -> _Consensus:
-    """Character-wise weighted vote among the cluster's reads of its commonest length."""
+def _consensus(cluster: _Cluster, config: VoteConfig) -> _Consensus:
+    """Character-wise weighted vote among the cluster's reads of one length: the heaviest length,
+    or a longer one that holds the heavier reading with one character more (see `_lost_character`)."""
     by_length: dict[int, list[PlateVote]] = defaultdict(list)
     for vote in cluster.votes:
         by_length[len(vote.text)].append(vote)
-    group = max(by_length.values(), key=lambda vs: sum(v.confidence for v in vs))
-    length_share = sum(v.confidence for v in group) / cluster.weight
-    chars, agreement = [], 1.0
-    for i in range(len(group[0].text)):
-        tally: defaultdict[str, float] = defaultdict(float)
-        for vote in group:
-            tally[vote.text[i]] += vote.confidence
-        ch, weight = max(tally.items(), key=lambda kv: kv[1])
-        chars.append(ch)
-        agreement = min(agreement, weight / sum(tally.values()))
-    text = "".join(chars)
-    if plate_format(text) is None:  # the per-character winners mix two formats: take the best whole read
-        best = max(group, key=lambda v: v.confidence)
-        text, agreement = (
-            best.text,
-            sum(v.confidence for v in group if v.text == best.text) / sum(v.confidence for v in group),
-        )
+    voted = {length: _vote_text(votes) for length, votes in by_length.items()}
+    weight = {length: sum(v.confidence for v in votes) for length, votes in by_length.items()}
+    length = max(weight, key=lambda n: weight[n])
+    doubt = 1.0
+    longer = [n for n in weight if n == length + 1 and _lost_character(voted[length][0], voted[n][0])]
+    if longer:
+        n = longer[0]
+        if len(by_length[n]) >= config.longer_reads and weight[n] >= config.longer_share * weight[length]:
+            length = n  # the recogniser drops characters far more often than it invents a whole one
+        else:
+            doubt = config.lost_character_doubt  # the plate may have lost a character in every read but one
+    group = by_length[length]
+    text, agreement = voted[length]
+    length_share = weight[length] / cluster.weight
     agreeing = [v for v in group if v.text == text] or group
     evidence = 1.0 - float(np.prod([1.0 - v.confidence for v in agreeing]))
     rows_tally: Counter[int] = Counter()
@@ -184,13 +198,37 @@ def _consensus(cluster: _Cluster) -> _Consensus:
     rows: Literal[1, 2] = 2 if rows_tally.most_common(1)[0][0] == 2 else 1
     return _Consensus(
         text,
-        agreement * length_share * evidence,
+        agreement * length_share * evidence * doubt,
         rows,
         hints.most_common(1)[0][0] if hints else None,
         crop,
         len(cluster.votes),
         cluster.weight,
     )
+
+
+def _vote_text(group: list[PlateVote]) -> tuple[str, float]:
+    """The per-character weighted winner of reads of one length, and its weakest character's share."""
+    chars, agreement = [], 1.0
+    for i in range(len(group[0].text)):
+        tally: defaultdict[str, float] = defaultdict(float)
+        for vote in group:
+            tally[vote.text[i]] += vote.confidence
+        ch, weight = max(tally.items(), key=lambda kv: kv[1])
+        chars.append(ch)
+        agreement = min(agreement, weight / sum(tally.values()))
+    text = "".join(chars)
+    if plate_format(text) is None:  # the per-character winners mix two formats: take the best whole read
+        best = max(group, key=lambda v: v.confidence)
+        text = best.text
+        agreement = sum(v.confidence for v in group if v.text == text) / sum(v.confidence for v in group)
+    return text, agreement
+
+
+def _lost_character(short: str, long: str) -> bool:
+    """Whether `short` is `long` with one character left out (a digit merged into its twin by CTC
+    decoding, a faint first or last character): `98C2782` of `98C27827`."""
+    return len(long) == len(short) + 1 and any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def _is_trailer(text: str) -> bool:
