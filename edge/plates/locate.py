@@ -30,6 +30,7 @@ HEIGHT_RATIO = 0.5
 # (VN 330×165 mm and CN 440×220 mm two-row plates are 2:1, one-row plates 3.1:1 to 4.7:1).
 ONE_ROW_MIN_ASPECT = 1.8
 TWO_ROW_MAX_ASPECT = 2.6
+TWO_ROW_ASPECT = 2.0
 
 
 @dataclass(frozen=True)

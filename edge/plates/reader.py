@@ -14,7 +14,6 @@ confidently. The reading that fits a format with the highest confidence wins.
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from lanewatch.plates import Country
 from .decode import Candidate, candidates, line_slots
 from .locate import (
     ONE_ROW_MIN_ASPECT,
+    TWO_ROW_ASPECT,
     TWO_ROW_MAX_ASPECT,
     Line,
     Proposal,
@@ -165,7 +165,8 @@ class PlateReader:
         warped upright from its four corners (undoing tilt, shear and perspective). On each view:
         1. the whole view as one line (a tight one-row crop: one recogniser call);
         2. the detector's rows inside it, alone and stacked in pairs;
-        3. the view cut into two rows at a few heights.
+        3. the view cut into two rows at a few heights; a view wider than a two-row plate is first
+           stretched to a two-row plate's 2:1 (data sets squash two-row plates into 94×24 boxes).
         Later steps run only while no reading fits a format at `early_accept` confidence.
         """
         x0, y0, x1, y1 = (int(round(v)) for v in region)
@@ -177,13 +178,21 @@ class PlateReader:
         if quad is not None:
             qx, qy = quad[:, 0], quad[:, 1]
             views.append((warp_quad(crop, quad), (float(qx.min()), float(qy.min()), float(qx.max()), float(qy.max()))))
-        steps = [self._as_one_line, self._detected_rows, self._cut_in_two]
+        attempts: list[tuple[Callable[[np.ndarray], list[Proposal]], np.ndarray, XYXY | None]] = []
+        for step in (self._as_one_line, self._detected_rows):
+            attempts.extend((step, view, box) for view, box in views)
+        for view, box in views:
+            vh, vw = view.shape[:2]
+            if vw / vh > TWO_ROW_MAX_ASPECT:
+                view = cv2.resize(view, (vw, round(vw / TWO_ROW_ASPECT)), interpolation=cv2.INTER_CUBIC)
+                box = box or (0.0, 0.0, float(crop.shape[1]), float(crop.shape[0]))
+            attempts.append((self._cut_in_two, view, box))
         best: _Reading | None = None
-        for step, (view, box_in_crop) in itertools.product(steps, views):
+        for step, view, box_in_crop in attempts:
             found = self._best_of(view, step(view))
             if found is None:
                 continue
-            if box_in_crop is not None:  # a warped view: report the plate's outline
+            if box_in_crop is not None:  # a warped or stretched view: report the plate's outline
                 found = _Reading(found.best, found.score, found.ranked, found.rows, box_in_crop, found.crop)
             if best is None or _rank(found) > _rank(best):
                 best = found
@@ -207,7 +216,7 @@ class PlateReader:
     @staticmethod
     def _cut_in_two(view: np.ndarray) -> list[Proposal]:
         h, w = view.shape[:2]
-        return [Proposal(rows) for rows in split_rows(h, w)] if w / h <= TWO_ROW_MAX_ASPECT else []
+        return [Proposal(rows) for rows in split_rows(h, w)]
 
     def _region_rows(self, crop: np.ndarray) -> list[Line]:
         ch, cw = crop.shape[:2]
