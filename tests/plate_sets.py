@@ -95,8 +95,8 @@ def _degraded_crop(plate: np.ndarray, rng: random.Random, height: int) -> np.nda
     h, w = seen.shape[:2]
     pad = [rng.randint(-2, 3) for _ in range(4)]
     seen = cv2.copyMakeBorder(seen, *(max(0, p) for p in pad), cv2.BORDER_REPLICATE)
-    t, b, l, r = (max(0, -p) for p in pad)
-    seen = seen[t : seen.shape[0] - b, l : seen.shape[1] - r]
+    top, bottom, left, right = (max(0, -p) for p in pad)
+    seen = seen[top : seen.shape[0] - bottom, left : seen.shape[1] - right]
     return lighting(seen, rng) if rng.random() < 0.3 else seen
 
 
@@ -129,11 +129,29 @@ def _photos(rng: random.Random) -> Item:
     return Item(text, _country(text), 2 if layout in TWO_ROW else 1, image)
 
 
+def _closeups(rng: random.Random) -> Item:
+    """A photo of just the plate and a little of the vehicle around it, larger than a crop."""
+    rows = rng.choice((1, 2))
+    text, plate, rows = _plate(rng, rows)
+    seen = _degraded_crop(plate, rng, rng.randint(120, 200) * rows)
+    h, w = seen.shape[:2]
+    colour = [rng.randrange(30, 220) for _ in range(3)]
+    framed = cv2.copyMakeBorder(
+        seen,
+        *(rng.randint(h // 8, h // 2) for _ in range(2)),
+        *(rng.randint(w // 10, w // 3) for _ in range(2)),
+        cv2.BORDER_CONSTANT,
+        value=colour,
+    )
+    return Item(text, _country(text), rows, jpeg(framed, rng.randint(60, 90)))
+
+
 SETS: dict[str, Callable[[random.Random], Item]] = {
     "crops_94x24": _crops_94x24,
     "two_row_crops": _two_row_crops,
     "two_row_94x24": _two_row_94x24,
     "photos": _photos,
+    "closeups": _closeups,
 }
 
 
