@@ -171,7 +171,8 @@ class PlateReader:
         3. the view cut into two rows at a few heights. With `squashed` (a plate crop given as the
            whole image) a view wider than a two-row plate is first stretched to a two-row plate's
            2:1: data sets squash two-row plates into 94×24 boxes; a camera's plate box does not.
-           That guess is tried only while no reading is accepted.
+           It is tried even after an accepted one-row reading: read as one line, a squashed
+           `20C` over `188.65` can give a valid, shorter plate (`20L8865`) at 0.6–0.7.
         Later steps run only while no reading fits a format at `early_accept` confidence.
         """
         x0, y0, x1, y1 = (int(round(v)) for v in region)
@@ -199,8 +200,6 @@ class PlateReader:
             attempts.append((self._cut_in_two, view, box, prior))
         best: _Reading | None = None
         for step, view, box_in_crop, prior in attempts:
-            if prior != 1.0 and best is not None and _accepted(best, self.config.accept_confidence):
-                continue  # a one-row reading is good enough: the squashed two-row guess can only mislead
             found = self._best_of(view, step(view))
             if found is None:
                 continue
@@ -324,10 +323,6 @@ class PlateReader:
             if all(_iou(box, other) < 0.5 for other in unique):
                 unique.append(box)
         return unique
-
-
-def _accepted(reading: _Reading, accept_confidence: float) -> bool:
-    return reading.best.valid_format and reading.score >= accept_confidence
 
 
 def _rank(reading: _Reading) -> tuple[bool, float]:
