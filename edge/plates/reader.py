@@ -186,8 +186,8 @@ class PlateReader:
             views.append((warp_quad(crop, quad), (float(qx.min()), float(qy.min()), float(qx.max()), float(qy.max()))))
         Step = Callable[[np.ndarray], list[Proposal]]
         attempts: list[tuple[Step, np.ndarray, XYXY | None, float]] = []
-        for step in (self._as_one_line, self._detected_rows):
-            attempts.extend((step, view, box, 1.0) for view, box in views)
+        for cheap in (self._as_one_line, self._detected_rows):
+            attempts.extend((cheap, view, box, 1.0) for view, box in views)
         for view, box in views:
             vh, vw = view.shape[:2]
             prior = 1.0
