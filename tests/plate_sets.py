@@ -22,7 +22,7 @@ import numpy as np
 from plate_synth import Layout, camera, random_plate, render_plate, scene
 
 from sim.plate_image import render_plate as sim_render_plate
-from sim.plate_text import cn_plate, vn_plate
+from sim.plate_text import Role, cn_plate, vn_plate
 
 ONE_ROW: tuple[Layout, ...] = ("vn1", "cn_blue", "cn_yellow", "cn_green")
 TWO_ROW: tuple[Layout, ...] = ("vn2", "cn_yellow2")
@@ -59,8 +59,9 @@ def lighting(image: np.ndarray, rng: random.Random) -> np.ndarray:
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    assert ok
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+    assert decoded is not None
+    return np.asarray(decoded)
 
 
 def _synth_plate(rng: random.Random, layouts: tuple[Layout, ...]) -> tuple[str, np.ndarray, int]:
@@ -72,7 +73,7 @@ def _synth_plate(rng: random.Random, layouts: tuple[Layout, ...]) -> tuple[str, 
 def _sim_plate(rng: random.Random, two_row: bool) -> tuple[str, np.ndarray, int]:
     nprng = np.random.default_rng(rng.randrange(1 << 30))
     # Chinese trailer plates are always two-row.
-    role = "trailer" if two_row and rng.random() < 0.3 else "tractor"
+    role: Role = "trailer" if two_row and rng.random() < 0.3 else "tractor"
     plate = (vn_plate if rng.random() < 0.5 else cn_plate)(nprng, role, two_row)
     scale = 2.0
     w_mm, h_mm = {(1, "VN"): (520, 110), (2, "VN"): (330, 165), (1, "CN"): (440, 140), (2, "CN"): (440, 220)}[
@@ -92,9 +93,9 @@ def _degraded_crop(plate: np.ndarray, rng: random.Random, height: int) -> np.nda
     warped = perspective(plate, rng, 0.06)
     seen = camera(warped, rng, height, blur=1.0, noise=5.0, tilt_deg=4.0, shear=0.15, jpeg=rng.randint(40, 90))
     # The crop's box is never exact: a few pixels too tight or too loose on each side.
-    h, w = seen.shape[:2]
     pad = [rng.randint(-2, 3) for _ in range(4)]
-    seen = cv2.copyMakeBorder(seen, *(max(0, p) for p in pad), cv2.BORDER_REPLICATE)
+    grow_t, grow_b, grow_l, grow_r = (max(0, p) for p in pad)
+    seen = cv2.copyMakeBorder(seen, grow_t, grow_b, grow_l, grow_r, cv2.BORDER_REPLICATE)
     top, bottom, left, right = (max(0, -p) for p in pad)
     seen = seen[top : seen.shape[0] - bottom, left : seen.shape[1] - right]
     return lighting(seen, rng) if rng.random() < 0.3 else seen
@@ -136,13 +137,9 @@ def _closeups(rng: random.Random) -> Item:
     seen = _degraded_crop(plate, rng, rng.randint(120, 200) * rows)
     h, w = seen.shape[:2]
     colour = [rng.randrange(30, 220) for _ in range(3)]
-    framed = cv2.copyMakeBorder(
-        seen,
-        *(rng.randint(h // 8, h // 2) for _ in range(2)),
-        *(rng.randint(w // 10, w // 3) for _ in range(2)),
-        cv2.BORDER_CONSTANT,
-        value=colour,
-    )
+    top, bottom = (rng.randint(h // 8, h // 2) for _ in range(2))
+    left, right = (rng.randint(w // 10, w // 3) for _ in range(2))
+    framed = cv2.copyMakeBorder(seen, top, bottom, left, right, cv2.BORDER_CONSTANT, value=colour)
     return Item(text, _country(text), rows, jpeg(framed, rng.randint(60, 90)))
 
 
