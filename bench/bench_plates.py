@@ -1,9 +1,12 @@
 """Plate reading: exact match per country and per row count, CPU per read and per truck, against
 the naive approach (RapidOCR over the whole image, every frame).
 
-Three sources:
+Four sources:
 - real photos in `../shared/plates-dev/` (manifest.csv with the true text), when the folder is
   there (it is kept outside the repository; `LANEWATCH_PLATES_DEV` may point elsewhere);
+- labelled synthetic images like real photo sets (tests/plate_sets.py: 94×24 crops, two-row crops,
+  two-row plates squashed to 94×24, whole vehicle photos; seed 3, never used for tuning), with the
+  share of accepted reads that are wrong per confidence band;
 - synthetic trucks approaching the camera (plates drawn by tests/plate_synth.py), each a track
   whose frames go through `LanePlates` exactly as on the edge: gates, pacing, voting;
 - the simulator's `plates` scenario (1080p gate camera; seed 43 and fresh seeds) through the edge's detector,
@@ -34,6 +37,7 @@ from lanewatch.plates import normalise
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from plate_sets import SETS, plate_set  # noqa: E402
 from plate_synth import LAYOUTS, random_plate, scene  # noqa: E402
 
 T = TypeVar("T")
@@ -41,6 +45,8 @@ TRUCKS_PER_LAYOUT = 4
 FRAMES_PER_TRUCK = 30  # 3 s at 10 fps while the plate grows from 8 to 60 px high
 NAIVE_FRAMES_PER_TRUCK = 2  # the naive reader is slow: sample its cost and accuracy
 TWO_ROW = {"vn2", "cn_yellow2"}
+SET_SEED, SET_SIZE = 3, 60  # seeds 1 and 2 were used for tuning
+CONFIDENCE_BANDS = ((0.5, 0.7), (0.7, 0.9), (0.9, 1.01))
 
 
 def _dev_folder() -> Path | None:
@@ -128,6 +134,35 @@ def _real_rows(reader: PlateReader, naive: Naive) -> list[dict]:
     return rows
 
 
+def _set_rows(reader: PlateReader) -> list[dict]:
+    """Exact match per set and country, and how often an accepted read is wrong, by confidence."""
+    rows = []
+    accepted: list[tuple[float, bool]] = []  # (confidence, right) of every accepted read
+    for name in SETS:
+        hits: dict[str, list[bool]] = defaultdict(list)
+        cpu = []
+        for item in plate_set(name, SET_SEED, SET_SIZE):
+            result, ms = _cpu(partial(reader.read_plate, item.image))
+            cpu.append(ms)
+            right = result.accepted and result.text == item.text
+            hits[item.country].append(right)
+            if result.accepted:
+                accepted.append((result.confidence, right))
+        for country in ("VN", "CN"):
+            n = len(hits[country])
+            rows.append(_row(f"set {name} {country} exact (n={n})", _pct(sum(hits[country]), n), "%", "report"))
+        rows.append(_row(f"set {name}: CPU per read", float(np.mean(cpu)), "ms"))
+    for lo, hi in CONFIDENCE_BANDS:
+        band = [right for c, right in accepted if lo <= c < hi]
+        label = f"sets: accepted reads wrong, confidence {lo:.1f}–{min(hi, 1.0):.1f} (n={len(band)})"
+        rows.append(_row(label, _pct(band.count(False), len(band)), "%"))
+    wrong = sum(not right for _, right in accepted)
+    total = SET_SIZE * len(SETS)
+    share = _pct(wrong, total)
+    rows.append(_row("sets: images with a confidently wrong read", share, "%", "≤ 1", share <= 1))
+    return rows
+
+
 def _synthetic_rows(reader: PlateReader, naive: Naive) -> list[dict]:
     rng = random.Random(20261201)  # not a seed used for any tuning
     per_track: dict[str, list[bool]] = defaultdict(list)
@@ -210,7 +245,7 @@ def _sim_rows(reader: PlateReader, naive: Naive) -> list[dict]:
 def run() -> list[dict]:
     reader = PlateReader(PlateReaderConfig(threads=1))
     naive = Naive()
-    return _real_rows(reader, naive) + _synthetic_rows(reader, naive) + _sim_rows(reader, naive)
+    return _real_rows(reader, naive) + _set_rows(reader) + _synthetic_rows(reader, naive) + _sim_rows(reader, naive)
 
 
 if __name__ == "__main__":

@@ -201,9 +201,16 @@ _DISTRACTORS = [
 
 
 def scene(
-    text: str, layout: Layout, rng: random.Random, size: tuple[int, int] = (960, 720), plate_height: int = 48
+    text: str,
+    layout: Layout,
+    rng: random.Random,
+    size: tuple[int, int] = (960, 720),
+    plate_height: int = 48,
+    tilt_deg: float = 3.0,
+    shear: float = 0.12,
 ) -> Scene:
-    """A truck-front-like picture: cab panels, a grille, painted words and the plate low in the middle."""
+    """A truck-front-like picture: cab panels, a grille, painted words and the plate low in the middle,
+    rotated by up to `tilt_deg` and slanted by up to `shear`."""
     w, h = size
     base = np.full((h, w, 3), rng.randrange(60, 160), np.uint8)
     image = Image.fromarray(base)
@@ -223,7 +230,7 @@ def scene(
             fill=(245, 245, 245) if sum(cab) < 380 else (20, 20, 20),
         )
     frame = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR)
-    plate = camera(render_plate(text, layout, rng), rng, plate_height, noise=2.0)
+    plate = camera(render_plate(text, layout, rng), rng, plate_height, noise=2.0, tilt_deg=tilt_deg, shear=shear)
     ph, pw = plate.shape[:2]
     x = int(w / 2 - pw / 2 + rng.uniform(-0.05, 0.05) * w)
     y = int(h * 0.75 - ph / 2)

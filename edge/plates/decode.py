@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lanewatch.plates import FORMATS, FORMATS_BY_LENGTH, TO_DIGIT, TO_LETTER, PlateFormat, plate_format
+from lanewatch.plates import FORMATS, FORMATS_BY_LENGTH, PLATE_CHARS, TO_DIGIT, TO_LETTER, PlateFormat, plate_format
 
 from .ocr import ALPHABET, BLANK, OTHER, SEPARATOR
 
@@ -61,6 +61,21 @@ def _confusion_matrix() -> np.ndarray:
 
 
 _CREDIT = _confusion_matrix()
+
+
+def _never_issued() -> np.ndarray:
+    """(len(ALPHABET), len(ALPHABET)) map moving I and O, which no VN or CN plate carries, wholly
+    onto the digits they always stand for; every other character stays itself."""
+    index = {ch: i for i, ch in enumerate(ALPHABET)}
+    fold = np.eye(len(ALPHABET), dtype=np.float32)
+    for letter, digit in (("I", "1"), ("O", "0")):
+        assert letter not in PLATE_CHARS
+        fold[index[letter], index[letter]] = 0.0
+        fold[index[letter], index[digit]] = 1.0
+    return fold
+
+
+_NEVER_ISSUED = _never_issued()
 
 
 def _format_masks() -> dict[str, np.ndarray]:
@@ -115,7 +130,8 @@ def fit_formats(slots: list[Slot], penalty: float = 1.0) -> list[Candidate]:
     formats = FORMATS_BY_LENGTH.get(len(slots), ())
     if not formats:
         return []
-    scores = np.stack([s.scores for s in slots])
+    # The recogniser splits a stroke between `1` and `I`: both are evidence for the digit.
+    scores = np.stack([s.scores for s in slots]) @ _NEVER_ISSUED
     lent = (scores[:, :, None] * _CREDIT[None]).max(axis=1)
     found = []
     for fmt in formats:

@@ -23,13 +23,20 @@ ROW_GAP = 1.2
 # Two rows of one plate: gap below this many line heights, horizontal overlap above this share
 # of the narrower row, widths and heights within these ratios.
 STACK_GAP = 0.8
+# The detector grows each line's box by its area/perimeter ratio, so on large, tall characters two
+# rows' boxes overlap by up to about half a row height.
+STACK_OVERLAP_Y = 0.5
 STACK_OVERLAP = 0.6
 STACK_WIDTH_RATIO = 0.3
 HEIGHT_RATIO = 0.5
+# The top row of a CN two-row plate is little more than half the bottom row's height (62 vs 110 mm);
+# the detector's growth makes the ratio of their boxes a little lower still.
+STACK_HEIGHT_RATIO = 0.4
 # A region this wide (width/height) may hold a one-row plate; this narrow, a two-row plate
 # (VN 330×165 mm and CN 440×220 mm two-row plates are 2:1, one-row plates 3.1:1 to 4.7:1).
 ONE_ROW_MIN_ASPECT = 1.8
 TWO_ROW_MAX_ASPECT = 2.6
+TWO_ROW_ASPECT = 2.0
 
 
 @dataclass(frozen=True)
@@ -117,10 +124,10 @@ def group_rows(boxes: list[TextBox]) -> list[Line]:
 def _stacked(upper: Line, lower: Line) -> bool:
     u, low = upper.xyxy, lower.xyxy
     uh, lh = u[3] - u[1], low[3] - low[1]
-    if not HEIGHT_RATIO <= uh / max(lh, 1e-6) <= 1 / HEIGHT_RATIO:
+    if not STACK_HEIGHT_RATIO <= uh / max(lh, 1e-6) <= 1 / STACK_HEIGHT_RATIO:
         return False
     gap = low[1] - u[3]
-    if not -0.35 * min(uh, lh) <= gap <= STACK_GAP * max(uh, lh):
+    if not -STACK_OVERLAP_Y * min(uh, lh) <= gap <= STACK_GAP * max(uh, lh):
         return False
     uw, lw = u[2] - u[0], low[2] - low[0]
     if min(uw, lw) / max(uw, lw, 1e-6) < STACK_WIDTH_RATIO:
