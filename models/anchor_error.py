@@ -101,7 +101,8 @@ def measure(world_dir: Path, camera_id: str, detector, step: int = 1) -> tuple[l
             anchor = np.array([(t[0] + t[2]) / 2, t[3]])
             near = {name: line_distance(anchor, line) for name, line in lines.items()}
             rows.append({
-                "frame": index, "truck": everyone[i]["truck"], "dy": float(d[3] - t[3]),
+                "frame": index, "truck": f"{world_dir.name}/{everyone[i]['truck']}",  # ids repeat across seeds
+                "dy": float(d[3] - t[3]),
                 "dx": float((d[0] + d[2] - t[0] - t[2]) / 2), "y": float(t[3]), "height": float(t[3] - t[1]),
                 "edge": bool(t[3] >= frame.shape[0] - 1),  # the anchor row is the frame's last
                 "line": min(near, key=near.get) if near and min(near.values()) < NEAR_LINE_PX else None,
