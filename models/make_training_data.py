@@ -30,10 +30,12 @@ def seed_range(text: str) -> list[int]:
     return seeds
 
 
-def generate_command(seed: int, out: Path, duration: float, fps: float, label_every: int) -> list[str]:
+def generate_command(seed: int, out: Path, duration: float, fps: float, label_every: int,
+                     size: tuple[int, int] = (960, 540)) -> list[str]:
     rng = np.random.default_rng(seed)
     cmd = [sys.executable, "-m", "sim.cli", "generate", "--seed", str(seed), "--duration", str(duration),
-           "--fps", str(fps), "--out", str(out), "--label-every", str(label_every), "--width", "960", "--height", "540",
+           "--fps", str(fps), "--out", str(out), "--label-every", str(label_every),
+           "--width", str(size[0]), "--height", str(size[1]),
            "--scenario", str(rng.choice(["steady", "busy"], p=[0.3, 0.7])),
            "--light", str(rng.choice(["day", "day", "dusk", "night"])),
            "--weather", "rain" if rng.random() < 0.2 else "clear", "--quiet"]
@@ -51,12 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of simulated traffic per seed")
     parser.add_argument("--fps", type=float, default=10.0, help="a lower rate covers more traffic per frame rendered")
     parser.add_argument("--label-every", type=int, default=25, help="keep every Nth frame")
+    parser.add_argument("--size", default="960x540",
+                        help="frame width x height; 640x360 is the accuracy benchmark's size (v3 data)")
     args = parser.parse_args(argv)
+    width, _, height = args.size.partition("x")
     for seed in seed_range(args.seeds):
         out = Path(args.out) / f"seed-{seed}"
         if (out / "world.json").exists():
             continue  # already rendered: the same seed gives the same frames
-        cmd = generate_command(seed, out, args.duration, args.fps, args.label_every)
+        cmd = generate_command(seed, out, args.duration, args.fps, args.label_every, (int(width), int(height)))
         print(" ".join(cmd[3:]), flush=True)
         subprocess.run(cmd, check=True)
     return 0

@@ -149,19 +149,33 @@ def read_labels(path: Path, w: int, h: int) -> np.ndarray:
     return out
 
 
-def load_split(folders: list[Path], input_wh: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Every labelled frame of the folders, letterboxed: images [K, H, W, 3] uint8, boxes in input px."""
-    images, targets = [], []
-    for folder in folders:
-        for image_path in sorted((folder / "images").glob("*/*.jpg")):
-            label_path = folder / "labels" / image_path.parent.name / (image_path.stem + ".txt")
-            frame = cv2.imread(str(image_path))
-            padded, box = LB.letterbox(frame, input_wh)
-            labels = read_labels(label_path, frame.shape[1], frame.shape[0])
-            labels[:, 1:] = labels[:, 1:] * box.scale + np.array([box.pad_x, box.pad_y] * 2, np.float32)
-            images.append(padded)
-            targets.append(labels)
-    return np.stack(images), targets
+class Frames:
+    """Labelled frames of some seed folders, kept JPEG-encoded and letterboxed when drawn, so that a larger
+    input (640×384: 0.7 MB a frame decoded) fits in memory; labels are in input px."""
+
+    def __init__(self, folders: list[Path], input_wh: tuple[int, int]):
+        self.input_wh = input_wh
+        self.jpegs: list[np.ndarray] = []
+        self.targets: list[np.ndarray] = []
+        for folder in folders:
+            world = json.loads((folder / "world.json").read_text())
+            sizes = {c["id"]: (c.get("width", world["width"]), c.get("height", world["height"]))
+                     for lane in world["lanes"] for c in lane["cameras"]}
+            for image_path in sorted((folder / "images").glob("*/*.jpg")):
+                label_path = folder / "labels" / image_path.parent.name / (image_path.stem + ".txt")
+                data = np.frombuffer(image_path.read_bytes(), np.uint8)
+                _, box = LB.letterbox(np.zeros((*sizes[image_path.parent.name][::-1], 3), np.uint8), input_wh)
+                labels = read_labels(label_path, *box.frame_wh)
+                labels[:, 1:] = labels[:, 1:] * box.scale + np.array([box.pad_x, box.pad_y] * 2, np.float32)
+                self.jpegs.append(data)
+                self.targets.append(labels)
+
+    def __len__(self) -> int:
+        return len(self.jpegs)
+
+    def image(self, i: int) -> np.ndarray:
+        padded, _ = LB.letterbox(cv2.imdecode(self.jpegs[i], cv2.IMREAD_COLOR), self.input_wh)
+        return padded
 
 
 def augment(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -234,7 +248,7 @@ def assign(points: torch.Tensor, strides: torch.Tensor, ranges: tuple[torch.Tens
 
 def detection_loss(raw: torch.Tensor, points: torch.Tensor, strides: torch.Tensor,
                    ranges: tuple[torch.Tensor, torch.Tensor],
-                   batch_labels: list[np.ndarray]) -> tuple[torch.Tensor, dict[str, float]]:
+                   batch_labels: list[np.ndarray], bottom_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
     boxes = decode_xyxy(raw, points, strides)  # [B, N, 4]
     logits = raw[:, 4:].transpose(1, 2)  # [B, N, C]
     cls_target = torch.zeros_like(logits)
@@ -251,7 +265,9 @@ def detection_loss(raw: torch.Tensor, points: torch.Tensor, strides: torch.Tenso
         cls_target[i, pos, matched[:, 0].long()] = iou.detach().clamp(min=0.05)
         box_losses.append(1 - giou)
         s = strides[pos][:, None]
-        l1_losses.append(((pred - matched[:, 1:]) / s).abs().sum(1))
+        # The lane lines fire on the box's bottom centre: its bottom edge may weigh more (bottom_weight).
+        side_weight = pred.new_tensor([1.0, 1.0, 1.0, bottom_weight])
+        l1_losses.append((((pred - matched[:, 1:]) / s).abs() * side_weight).sum(1))
         positives += int(pos.sum())
     p = torch.sigmoid(logits)
     focal = (p - cls_target).abs().pow(2.0)
@@ -300,17 +316,18 @@ def average_precision(dets: list[tuple[int, float, int]], n_gt: int) -> float:
     return float(np.sum((recall[1:] - recall[:-1]) * precision[1:]))
 
 
-def evaluate(model: TinyDetector, images: np.ndarray, targets: list[np.ndarray]) -> dict[str, float]:
+def evaluate(model: TinyDetector, frames: Frames) -> dict[str, float]:
     """mAP@0.5 per class (VOC all-point), on the exported-form outputs."""
     model.eval()
     model.export = True
     per_class: dict[int, list[tuple[int, float, int]]] = {c: [] for c in range(len(CLASSES))}
     n_gt = {c: 0 for c in range(len(CLASSES))}
     with torch.no_grad():
-        for start in range(0, len(images), 32):
-            out = model(to_batch(list(images[start:start + 32]))).numpy()
+        for start in range(0, len(frames), 32):
+            batch = range(start, min(start + 32, len(frames)))
+            out = model(to_batch([frames.image(i) for i in batch])).numpy()
             for k, o in enumerate(out):
-                labels = targets[start + k]
+                labels = frames.targets[start + k]
                 for c in range(len(CLASSES)):
                     gts = labels[labels[:, 0] == c][:, 1:]
                     n_gt[c] += len(gts)
@@ -344,9 +361,8 @@ def train_command(args: argparse.Namespace) -> int:
     if len(val_dirs) != len(held_out):
         raise SystemExit(f"--val names {sorted(held_out)}, but {args.data} holds {[p.name for p in folders]}")
     started = time.monotonic()
-    train_images, train_targets = load_split(train_dirs, input_wh)
-    val_images, val_targets = load_split(val_dirs, input_wh)
-    print(f"{len(train_images)} training frames from {len(train_dirs)} seeds, {len(val_images)} held out "
+    train, val = Frames(train_dirs, input_wh), Frames(val_dirs, input_wh)
+    print(f"{len(train)} training frames from {len(train_dirs)} seeds, {len(val)} held out "
           f"from {[p.name for p in val_dirs]} ({time.monotonic() - started:.0f} s to load)", flush=True)
 
     model = TinyDetector(input_wh=input_wh)
@@ -354,7 +370,7 @@ def train_command(args: argparse.Namespace) -> int:
         missing, _ = model.load_state_dict(torch.load(args.init), strict=False)
         print(f"started from {args.init}; new layers: {sorted({k.rsplit('.', 2)[0] for k in missing})}")
     ranges = level_ranges(model.strides)
-    per_epoch = min(args.per_epoch or len(train_images), len(train_images))
+    per_epoch = min(args.per_epoch or len(train), len(train))
     steps_per_epoch = math.ceil(per_epoch / args.batch)
     total_steps = steps_per_epoch * args.epochs
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
@@ -362,12 +378,13 @@ def train_command(args: argparse.Namespace) -> int:
     step = 0
     for epoch in range(args.epochs):
         model.train()
-        order = rng.permutation(len(train_images))[:per_epoch]
+        order = rng.permutation(len(train))[:per_epoch]
         for b in range(steps_per_epoch):
             idx = order[b * args.batch:(b + 1) * args.batch]
-            pairs = [augment(train_images[i], train_targets[i], rng) for i in idx]
+            pairs = [augment(train.image(i), train.targets[i], rng) for i in idx]
             raw = model(to_batch([p[0] for p in pairs]))
-            loss, parts = detection_loss(raw, model.points, model.strides, ranges, [p[1] for p in pairs])
+            loss, parts = detection_loss(raw, model.points, model.strides, ranges, [p[1] for p in pairs],
+                                         args.bottom_weight)
             optimiser.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -384,13 +401,24 @@ def train_command(args: argparse.Namespace) -> int:
         export(model, checkpoint)
         model.export = False
         if (epoch + 1) % 2 == 0 or epoch + 1 == args.epochs:
-            metrics = evaluate(model, val_images, val_targets)
+            metrics = evaluate(model, val)
             print(f"epoch {epoch + 1}: " + " ".join(f"{k} {v:.3f}" for k, v in metrics.items()), flush=True)
     train_s = time.monotonic() - started
     torch.save(model.state_dict(), Path(args.out).with_suffix(".pt"))  # for models/make_test_models.py
     export(model, Path(args.out))
-    write_card(args, Path(args.out), metrics, train_s, len(train_images), len(val_images),
+    write_card(args, Path(args.out), metrics, train_s, len(train), len(val),
                [p.name for p in train_dirs], [p.name for p in val_dirs])
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    input_wh = (args.width, args.height)
+    model = TinyDetector(input_wh=input_wh)
+    model.load_state_dict(torch.load(args.weights))
+    frames = Frames([Path(args.data) / name for name in args.val.split(",")], input_wh)
+    print(json.dumps({"weights": Path(args.weights).name, "input": [args.height, args.width], "frames": len(frames),
+                      **{k: round(v, 4) for k, v in evaluate(model, frames).items()}}))
     return 0
 
 
@@ -425,6 +453,7 @@ def write_card(args: argparse.Namespace, out: Path, metrics: dict[str, float], t
         "metrics": {k: round(v, 4) for k, v in metrics.items()}, "train_seconds": round(train_s),
         "train_frames": n_train, "val_frames": n_val, "train_seeds": train_seeds, "val_seeds": val_seeds,
         "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed, "threads": args.threads,
+        "per_epoch": args.per_epoch, "bottom_weight": args.bottom_weight,
         "init": Path(args.init).name if args.init else None,
         "torch": torch.__version__,
     }
@@ -449,7 +478,17 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--seed", type=int, default=20261130)
     train.add_argument("--threads", type=int, default=2)
     train.add_argument("--init", default=None, help="start from these weights (.pt of an earlier run)")
+    train.add_argument("--bottom-weight", type=float, default=1.0,
+                       help="weight of the box bottom's L1 term against the other sides' (v3: 3)")
     train.set_defaults(func=train_command)
+    score = sub.add_parser("evaluate", help="mAP@0.5 of saved weights (.pt) on some seed folders")
+    score.add_argument("--data", required=True, help="folder of simulator outputs, one per seed")
+    score.add_argument("--weights", required=True, help=".pt of a run")
+    score.add_argument("--val", required=True, help="comma-separated folder names to score")
+    score.add_argument("--width", type=int, default=512)
+    score.add_argument("--height", type=int, default=288)
+    score.add_argument("--threads", type=int, default=2)
+    score.set_defaults(func=evaluate_command)
     args = parser.parse_args(argv)
     return args.func(args)
 

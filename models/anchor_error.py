@@ -1,0 +1,184 @@
+"""How far the detector's truck anchors lie from the simulator's truth, split into bias and jitter.
+
+A truck's anchor is the bottom centre of its box (docs/vision.md); the lane lines fire on it. Crossing
+times depend on the anchor's row error where a truck moves well under a pixel a frame (the entry and
+gate lines), so this measures, per camera and per region of the image:
+
+* bias: the mean error of the box bottom (detector minus truth, px; + is lower in the image), which a
+  straight-line fit of the path (line_fit_frames) cannot remove,
+* per-truck spread: how much each truck's own mean error varies between trucks,
+* jitter: the frame-to-frame error (std of the change between consecutive frames / sqrt 2), which the fit
+  evens out,
+* found: the share of truth trucks at least half visible matched by a box (IoU >= 0.3), and extra:
+  unmatched truck boxes mostly inside a truth truck's box (a cab or trailer found alone).
+
+Runs the edge's own detector on a rendered world's videos (`lanewatch-sim generate`, label-every 0):
+
+    PYTHONPATH=. python models/anchor_error.py var/bench/vision/busy-21 [--model models/x.onnx]
+
+Never tune on seeds 1-99 with it: they are the accuracy tests'. The figures of v2 and v3 are in their cards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from edge.config import YoloOnnxDetectorConfig  # noqa: E402 - after the path set-up above
+from edge.detect import detector_factory  # noqa: E402
+
+NEAR_LINE_PX = 25.0  # an anchor this close to a line (perpendicular, px) is "at the line"
+MIN_VISIBLE = 0.5
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(2)
+    area_a = (a[:, 2:] - a[:, :2]).prod(1)
+    area_b = (b[:, 2:] - b[:, :2]).prod(1)
+    return inter / (area_a[:, None] + area_b[None] - inter + 1e-9)
+
+
+def line_distance(point: np.ndarray, line: dict) -> float:
+    """Perpendicular distance of a point to the line through start and end, px."""
+    start, end = np.asarray(line["start"], float), np.asarray(line["end"], float)
+    d = end - start
+    return float(abs(d[0] * (point[1] - start[1]) - d[1] * (point[0] - start[0])) / np.hypot(*d))
+
+
+def measure(world_dir: Path, camera_id: str, detector, step: int = 1) -> tuple[list[dict], dict[str, int]]:
+    """One row per matched truth truck per frame, and counts of unmatched truth and extra boxes."""
+    world = json.loads((world_dir / "world.json").read_text())
+    camera = next(c for lane in world["lanes"] for c in lane["cameras"] if c["id"] == camera_id)
+    lines = {k: v for k, v in camera["geometry"].items() if k.endswith("_line")}
+    truth = {}
+    for text in (world_dir / "objects" / f"{camera_id}.jsonl").read_text().splitlines():
+        row = json.loads(text)
+        truth[row["frame"]] = row["objects"]
+    capture = cv2.VideoCapture(str(world_dir / camera["video"]))
+    rows, counts = [], {"truth": 0, "missed": 0, "extra": 0, "frames": 0}
+    index = -1
+    while capture.grab():
+        index += 1
+        everyone = truth.get(index, [])
+        if index % step or not any(o["visible_fraction"] >= MIN_VISIBLE for o in everyone):
+            continue
+        _, frame = capture.retrieve()
+        found = detector.detect(frame)
+        boxes = found.xyxy[found.class_id == 0]
+        # Boxes are matched to every truck in view; only trucks at least half visible are measured.
+        want = np.array([o["box"] for o in everyone], float)
+        measured = [o["visible_fraction"] >= MIN_VISIBLE for o in everyone]
+        counts["frames"] += 1
+        counts["truth"] += sum(measured)
+        ious = iou_matrix(want, boxes) if len(boxes) else np.zeros((len(want), 0))
+        r, c = linear_sum_assignment(-ious) if ious.size else ([], [])
+        pairs = [(i, j) for i, j in zip(r, c, strict=True) if ious[i, j] >= 0.3]
+        counts["missed"] += sum(measured) - sum(1 for i, _ in pairs if measured[i])
+        used = {j for _, j in pairs}
+        for j in set(range(len(boxes))) - used:  # a box mostly inside a truth truck: a part of a truck
+            b = boxes[j]
+            inter = (np.clip(np.minimum(b[2], want[:, 2]) - np.maximum(b[0], want[:, 0]), 0, None)
+                     * np.clip(np.minimum(b[3], want[:, 3]) - np.maximum(b[1], want[:, 1]), 0, None))
+            if (inter / max(1e-9, (b[2] - b[0]) * (b[3] - b[1]))).max() >= 0.6:
+                counts["extra"] += 1
+        for i, j in pairs:
+            if not measured[i]:
+                continue
+            t, d = want[i], boxes[j]
+            anchor = np.array([(t[0] + t[2]) / 2, t[3]])
+            near = {name: line_distance(anchor, line) for name, line in lines.items()}
+            rows.append({
+                "frame": index, "truck": f"{world_dir.name}/{everyone[i]['truck']}",  # ids repeat across seeds
+                "dy": float(d[3] - t[3]),
+                "dx": float((d[0] + d[2] - t[0] - t[2]) / 2), "y": float(t[3]), "height": float(t[3] - t[1]),
+                "edge": bool(t[3] >= frame.shape[0] - 1),  # the anchor row is the frame's last
+                "line": min(near, key=near.get) if near and min(near.values()) < NEAR_LINE_PX else None,
+            })
+    return rows, counts
+
+
+def summarise(rows: list[dict]) -> dict[str, float]:
+    """bias, per-truck spread, jitter and |error| quantiles of the anchor row, and the column bias."""
+    if not rows:
+        return {"n": 0}
+    dy = np.array([r["dy"] for r in rows])
+    per_truck, steps = defaultdict(list), []
+    for r in rows:
+        per_truck[r["truck"]].append((r["frame"], r["dy"]))
+    for series in per_truck.values():
+        series.sort()
+        for (f0, e0), (f1, e1) in zip(series, series[1:], strict=False):
+            if f1 - f0 <= 2:
+                steps.append(e1 - e0)
+    truck_means = np.array([np.mean([e for _, e in s]) for s in per_truck.values() if len(s) >= 5])
+    return {
+        "n": len(rows), "trucks": len(per_truck),
+        "bias_px": float(dy.mean()),
+        "truck_spread_px": float(truck_means.std()) if len(truck_means) > 1 else float("nan"),
+        "jitter_px": float(np.std(steps) / np.sqrt(2)) if steps else float("nan"),
+        "abs_median_px": float(np.median(np.abs(dy))), "abs_p90_px": float(np.quantile(np.abs(dy), 0.9)),
+        "dx_bias_px": float(np.mean([r["dx"] for r in rows])),
+    }
+
+
+def report(results: dict[str, tuple[list[dict], dict[str, int]]]) -> list[dict]:
+    table = []
+    for camera, (rows, counts) in results.items():
+        inner = [r for r in rows if not r["edge"]]
+        groups = {"all (bottom inside the frame)": inner}
+        for name in sorted({r["line"] for r in inner if r["line"]}):
+            groups[f"at {name} (<{NEAR_LINE_PX:.0f} px)"] = [r for r in inner if r["line"] == name]
+        ys = np.array([r["y"] for r in inner]) if inner else np.zeros(0)
+        if len(ys):
+            edges = np.quantile(ys, [0, 1 / 3, 2 / 3, 1])
+            for k, label in enumerate(("far third (top rows)", "middle third", "near third (bottom rows)")):
+                groups[label] = [r for r in inner if edges[k] <= r["y"] <= edges[k + 1]]
+        groups["bottom cut by the frame edge"] = [r for r in rows if r["edge"]]
+        for label, group in groups.items():
+            table.append({"camera": camera, "group": label, **summarise(group)})
+        table.append({"camera": camera, "group": "counts", **counts,
+                      "found": 1 - counts["missed"] / max(1, counts["truth"])})
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("worlds", nargs="+", type=Path, help="rendered worlds (world.json, videos, objects/)")
+    parser.add_argument("--model", type=Path, default=None, help="ONNX file (default: the edge's default model)")
+    parser.add_argument("--step", type=int, default=1, help="analyse every Nth frame")
+    parser.add_argument("--json", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+    cv2.setNumThreads(1)
+    config = YoloOnnxDetectorConfig(**({"model": args.model} if args.model else {}))
+    detector = detector_factory(config)()
+    results: dict[str, tuple[list[dict], dict[str, int]]] = {}
+    for world_dir in args.worlds:
+        world = json.loads((world_dir / "world.json").read_text())
+        for camera in (c for lane in world["lanes"] for c in lane["cameras"]):
+            rows, counts = measure(world_dir, camera["id"], detector, args.step)
+            key = camera["role"]
+            old_rows, old_counts = results.get(key, ([], {}))
+            results[key] = (old_rows + rows, {k: old_counts.get(k, 0) + v for k, v in counts.items()})
+    table = report(results)
+    for row in table:
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
