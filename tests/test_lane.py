@@ -188,6 +188,9 @@ def test_an_unsure_box_mostly_inside_a_surer_one_is_a_part_of_it():
     assert inside_another(boxes, np.array([0.9, 0.5])).tolist() == [False, True]
     assert inside_another(boxes, np.array([0.9, 0.8])).tolist() == [False, False]
     assert inside_another(boxes, np.array([0.4, 0.5])).tolist() == [False, False]
+    # Only 40 % inside: a small truck just behind, whatever its score.
+    behind = np.array([[100, 0, 500, 360], [460, 0, 560, 100]], dtype=float)
+    assert inside_another(behind, np.array([0.9, 0.5])).tolist() == [False, False]
 
 
 def test_queued_truck_whose_track_restarted_deep_in_the_zone_still_counts():
