@@ -144,6 +144,12 @@ class TrackingConfig(Section):
         description="how close (pixels, where the two boxes crossed) a second crossing within duplicate_window_s "
         "must be to count as the same truck's second box",
     )
+    queued_past_entry_px: float = Field(
+        15.0, ge=0,
+        description="with infer_hidden_entries off, a truck whose anchor stands this far (pixels) past the entry "
+        "line counts in the queue zone even without an `enter` of its own (its track restarted after it entered); "
+        "nearer the line only trucks that crossed it count",
+    )
     line_fit_frames: int = Field(
         5, ge=0, le=20,
         description="a crossing's time is fitted to the truck's path over this many analysed frames either side "

