@@ -195,7 +195,8 @@ def test_a_wall_clock_step_changes_no_duration(app):
     gate, weigh, exit_ = [json.loads(row[0]) for row in db.execute("SELECT payload FROM events ORDER BY seq")]
     db.close()
     assert [e["type"] for e in (gate, weigh, exit_)] == ["gate", "weigh", "exit"]
-    assert {e["track_id"] for e in (gate, weigh, exit_)} == {7}
+    # One truck: the same published track id (this run's base + the camera's id) on all three.
+    assert {e["track_id"] for e in (gate, weigh, exit_)} == {app.track_base + 7} and app.track_base > 0
     wall = lambda event: datetime.fromisoformat(event["ts"]).timestamp()  # noqa: E731
     assert wall(exit_) - wall(gate) == 35.0  # what the wall clock says
     assert exit_["mono_ms"] - gate["mono_ms"] == 60_000  # what happened
