@@ -125,13 +125,15 @@ BUSY = Scenario(
     **_SERVICE,  # type: ignore[arg-type]
 )
 
+NO_CONVOYS = Convoys(per_hour=0, only_before_min=0, min_size=1, max_size=1, min_headway_s=1, max_headway_s=1)
+
 # Plate reading: a truck every ~15 s, no convoys, brisk service, so many trucks pass the gate
 # camera in a short video (the plate accuracy test and benchmark); not a real day at the gate.
 PLATES = Scenario(
     name="plates",
     cycle_min=60,
     rate_points=((0, 240), (60, 240)),
-    convoys=Convoys(per_hour=0, only_before_min=0, min_size=1, max_size=1, min_headway_s=1, max_headway_s=1),
+    convoys=NO_CONVOYS,
     checkin=LogNormal(median_s=2, sigma=0.2, min_s=1, max_s=4),
     yard_transit=LogNormal(median_s=8, sigma=0.2, min_s=5, max_s=15),
     yard_soft_capacity=50,
@@ -148,7 +150,7 @@ DEMO = Scenario(
     name="demo",
     cycle_min=10,
     rate_points=((0, 75), (4, 75), (4.01, 0), (9.99, 0)),
-    convoys=Convoys(per_hour=0, only_before_min=0, min_size=1, max_size=1, min_headway_s=1, max_headway_s=1),
+    convoys=NO_CONVOYS,
     checkin=LogNormal(median_s=5, sigma=0.35, min_s=2, max_s=15),
     yard_transit=LogNormal(median_s=30, sigma=0.3, min_s=15, max_s=60),
     yard_soft_capacity=20,
