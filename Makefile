@@ -15,14 +15,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo: setup
 	$(PY) -m lanewatch.demo
 
-test: setup
+test: lint
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) -m bench
 
 lint: setup
-	$(VENV)/bin/ruff check lanewatch edge central sim tests bench
+	$(VENV)/bin/ruff check lanewatch edge central sim tests bench models docs
 
 setup: os-packages $(STAMP)
 

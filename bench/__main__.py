@@ -28,7 +28,8 @@ def main(argv: list[str]) -> int:
                 rows.append({"bench": name.removeprefix("bench_"), **row})
         except Exception:  # one broken benchmark must not hide the others' figures
             traceback.print_exc()
-            rows.append({"bench": name.removeprefix("bench_"), "name": "(failed)", "value": "", "unit": "", "target": "", "ok": False})
+            rows.append({"bench": name.removeprefix("bench_"), "name": "(failed)", "value": "", "unit": "",
+                         "target": "", "ok": False})
             failed = True
         print(f"# {name}: {time.monotonic() - started:.1f} s", file=sys.stderr)
     print_table(rows)
@@ -46,10 +47,10 @@ def print_table(rows: list[dict]) -> None:
         return str(value)
     table = [[cell(r, c) for c in columns] for r in rows]
     widths = [max(len(c), *(len(t[i]) for t in table)) if table else len(c) for i, c in enumerate(columns)]
-    print("| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |")
+    print("| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for t in table:
-        print("| " + " | ".join(v.ljust(w) for v, w in zip(t, widths)) + " |")
+        print("| " + " | ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)) + " |")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lanewatch import contract
 from lanewatch.contract import ClockState, ExitEvent, PlateRead
@@ -11,7 +11,7 @@ from lanewatch.ids import uuid7
 
 
 def run() -> list[dict]:
-    event = ExitEvent(id=uuid7(), site="laocai", lane="out-1", edge="gate1", seq=1, ts=datetime.now(timezone.utc),
+    event = ExitEvent(id=uuid7(), site="laocai", lane="out-1", edge="gate1", seq=1, ts=datetime.now(UTC),
                       mono_ms=1, clock=ClockState(synced=True), track_id=3,
                       plates=(PlateRead(text="24C12345", country="VN", confidence=0.9, valid_format=True),))
     topic = contract.event_topic("laocai", "out-1")

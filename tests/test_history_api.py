@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
-
-import re
+from datetime import UTC, datetime
 
 import httpx
-
-from central.accounts import Accounts, hash_password
 import pytest
 import uvicorn
 import yaml
@@ -23,13 +20,14 @@ from broker import free_port, wait_for_port
 from eventsfromtruth import Knobs, events_from_truth
 from truthgen import busy_day
 
+from central.accounts import Accounts, hash_password
 from central.aggregator import Aggregator
 from central.config import CentralConfig
 from central.store import Store
 from central.web import Broadcaster, create_app
 
 SITE = "laocai"
-START = datetime(2026, 11, 30, 0, 0, tzinfo=timezone.utc)  # 07:00 in Vietnam, 08:00 in China
+START = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 07:00 in Vietnam, 08:00 in China
 HOURLY = [30, 40, 30] + [0] * 21
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from edge.config import GeometryConfig, TrackingConfig
 from edge.lane import FrameTime, LaneCamera
 
-T0 = datetime(2026, 11, 30, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 RAW = TrackingConfig(line_fit_frames=0)  # lines tested with each frame's own anchor: hand-made paths stay short
 GEOMETRY = GeometryConfig.model_validate({
     "queue_zone": [[0, 100], [400, 100], [400, 300], [0, 300]],
