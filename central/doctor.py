@@ -18,8 +18,16 @@ from pathlib import Path
 
 from central.config import CentralConfig
 from lanewatch import contract
-from lanewatch.config import ConfigError, load_config
-from lanewatch.doctor import CheckFailed, Report, check_clock, check_disk, check_mqtt, note_user, parse_size
+from lanewatch.doctor import (
+    CheckFailed,
+    Report,
+    check_clock,
+    check_disk,
+    check_mqtt,
+    load_checked,
+    note_user,
+    parse_size,
+)
 
 DEFAULT_MIN_FREE = 2 << 30
 
@@ -36,11 +44,7 @@ def run(args: argparse.Namespace) -> int:
     holder: list[CentralConfig] = []
 
     def config() -> str:
-        try:
-            holder.append(load_config(args.config, CentralConfig))
-        except ConfigError as exc:
-            raise CheckFailed(str(exc).replace("\n", "; "), "fix the keys named above "
-                              "(configs/central.example.yaml documents each)") from None
+        holder.append(load_checked(args.config, CentralConfig, "configs/central.example.yaml"))
         lanes = sum(len(site.lanes) for site in holder[0].sites)
         return f"{args.config}: {len(holder[0].sites)} site(s), {lanes} lane(s)"
 

@@ -17,8 +17,16 @@ from pathlib import Path
 
 from edge.config import CameraConfig, EdgeConfig, FileSource, YoloOnnxDetectorConfig
 from lanewatch import contract
-from lanewatch.config import ConfigError, load_config
-from lanewatch.doctor import CheckFailed, Report, check_clock, check_disk, check_mqtt, note_user, parse_size
+from lanewatch.doctor import (
+    CheckFailed,
+    Report,
+    check_clock,
+    check_disk,
+    check_mqtt,
+    load_checked,
+    note_user,
+    parse_size,
+)
 
 CAMERA_TIMEOUT_S = 10.0
 WEIGHBRIDGE_TIMEOUT_S = 10.0
@@ -44,11 +52,7 @@ def run(args: argparse.Namespace) -> int:
     holder: list[EdgeConfig] = []
 
     def config() -> str:
-        try:
-            holder.append(load_config(args.config, EdgeConfig))
-        except ConfigError as exc:
-            raise CheckFailed(str(exc).replace("\n", "; "), "fix the keys named above "
-                              "(configs/edge.example.yaml documents each)") from None
+        holder.append(load_checked(args.config, EdgeConfig, "configs/edge.example.yaml"))
         cfg = holder[0]
         cams = sum(len(lane.cameras) for lane in cfg.lanes)
         return f"{args.config}: site {cfg.site}, edge {cfg.edge_id}, {len(cfg.lanes)} lane(s), {cams} camera(s)"

@@ -30,6 +30,7 @@ from cryptography import x509
 from pydantic import ByteSize, TypeAdapter, ValidationError
 
 from lanewatch.clock import ClockWatch, read_os_clock
+from lanewatch.config import ConfigError, M, load_config
 from lanewatch.contract import ClockState
 from lanewatch.mqtt import MqttSettings, TlsSettings, make_client
 
@@ -100,6 +101,15 @@ class Report:
         summary += f"; {len(warned)} warning(s): {', '.join(warned)}" if warned else ""
         print(summary, file=self.out, flush=True)
         return 1 if failed else 0
+
+
+def load_checked(path: str, model: type[M], example: str) -> M:
+    """A config for the `config` check: its errors become the check's one-line failure."""
+    try:
+        return load_config(path, model)
+    except ConfigError as exc:
+        raise CheckFailed(str(exc).replace("\n", "; "),
+                          f"fix the keys named above ({example} documents each)") from None
 
 
 def note_user(report: Report) -> None:
