@@ -204,10 +204,11 @@ def test_board_shows_the_trailer_plate_and_marks_uncertain_reads(tmp_path):
     card = next(c for c in snap["lanes"] if (c["site"], c["lane"]) == ("laocai", "out-1"))
     truck = card["weighbridge"]["truck"]
     assert (truck["plate"], truck["uncertain"], truck["confidence"]) == ("川Y49015", True, pytest.approx(0.48))
-    assert truck["trailer"] is None  # its rear plate comes with the exit event: not read yet
+    assert truck["trailer"] == {"text": "云G1234挂", "country": "CN", "confidence": pytest.approx(0.9),
+                                "uncertain": False}  # read by the rear camera while it stood on the deck
     last = [(p["text"], p["uncertain"], p["trailer"] and (p["trailer"]["text"], p["trailer"]["uncertain"]))
             for p in card["last_plates"]]
-    assert last == [("川Y49015", True, None), ("24C60001", False, ("24R00777", True))]
+    assert last == [("川Y49015", True, ("云G1234挂", False)), ("24C60001", False, ("24R00777", True))]
     # The crop shown is the front read's (the first of the exit event's reads here).
     assert card["last_plates"][1]["crop"].endswith("/0")
     store.close()

@@ -112,7 +112,7 @@ def truck_events(truck: Truck, seq: Sequencer, crops: bool = True,
     plate = PlateRead(text=truck.plate, country=truck.country, confidence=truck.confidence, valid_format=True,
                       crop_jpeg_b64=crop_jpeg(printed(truck.plate)) if crops else None)
     gate_side: tuple[PlateRead, ...] = (plate,)
-    if truck.trailer is not None:  # the gate edge votes the front read (tractor) and the rear camera's (trailer)
+    if truck.trailer is not None:  # the gate edge's front read (tractor) and rear camera's (trailer), on weigh and exit
         gate_side = (plate.model_copy(update={"role": "tractor"}),
                      PlateRead(text=truck.trailer, country=truck.trailer_country, role="trailer",
                                confidence=truck.trailer_confidence, valid_format=True,
@@ -127,7 +127,8 @@ def truck_events(truck: Truck, seq: Sequencer, crops: bool = True,
         common = dict(id=uuid7(), site=truck.site, lane=truck.lane, edge=truck.edge, camera="cam1", seq=seq(truck.edge),
                       ts=at[stage], mono_ms=int(at[stage].timestamp() * 1000) % 10**9, clock=clock,
                       track_id=truck.track_id,
-                      plates=(plate,) if stage == "enter" else gate_side if stage == "exit" else ())
+                      plates=(plate,) if stage == "enter" else gate_side if stage == "exit" or (
+                          stage == "weigh" and truck.trailer is not None) else ())
         if stage == "enter":
             out.append(EnterEvent(**common))
         elif stage == "gate":
