@@ -106,3 +106,10 @@ def test_tractor_trailer_crossing_keeps_both_plates_and_is_found_by_the_trailer(
     header, line = table.stdout.splitlines()[:2]
     assert "trailer" in header.split() and f"{trailer}?" in line.split() and tractor in line.split()
     assert query("--plate", "24R00556", "--format", "csv").stdout.count("\n") == 1  # the header only
+
+
+def test_the_uncertain_level_is_the_edge_readers_accept_level():
+    """The pages call a read uncertain exactly where the edge's plate reader stops accepting one (its default)."""
+    from edge.plates.reader import PlateReaderConfig
+
+    assert UNCERTAIN_BELOW == PlateReaderConfig().accept_confidence
