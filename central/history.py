@@ -157,8 +157,37 @@ def _matching_plates(conn: sqlite3.Connection, part: str) -> list[str] | None:
     return None if len(plates) > PLATES_FOR_LOOKUP else plates
 
 
-def _where(conn: sqlite3.Connection, flt: Filter) -> tuple[list[str], list] | None:
-    """SQL conditions and parameters; None when nothing can match."""
+PLATE_COLUMNS = ("plate", "trailer_plate")  # a plate filter finds a crossing by either
+
+
+@dataclass(frozen=True)
+class _PlateTerm:
+    sql: str  # a condition on one plate column, `{col}`
+    params: list
+    indexed: bool  # looks plates up by the column's index (else it reads every row it is offered)
+
+
+def _plate_terms(conn: sqlite3.Connection, flt: Filter) -> list[_PlateTerm] | None:
+    """The filter's plate conditions; None when no plate can match."""
+    terms = []
+    if flt.plate is not None:
+        terms.append(_PlateTerm("{col} = ?", [normalise(flt.plate)], True))
+    if flt.plate_part is not None:
+        part = normalise(flt.plate_part)
+        plates = _matching_plates(conn, part)
+        if plates == []:
+            return None
+        if plates is None:
+            terms.append(_PlateTerm("instr({col}, ?) > 0", [part], False))
+        else:
+            terms.append(_PlateTerm(f"{{col}} IN ({','.join('?' * len(plates))})", plates, True))
+    return terms
+
+
+def _where(conn: sqlite3.Connection, flt: Filter, columns: tuple[str, ...] = PLATE_COLUMNS,
+           terms: list[_PlateTerm] | None = None) -> tuple[list[str], list] | None:
+    """SQL conditions and parameters, a plate condition holding on any of `columns`; None when nothing can
+    match. `terms`: the filter's plate conditions when already looked up."""
     clauses: list[str] = []
     params: list = []
     for column in ("site", "lane", "direction", "status"):
@@ -172,37 +201,41 @@ def _where(conn: sqlite3.Connection, flt: Filter) -> tuple[list[str], list] | No
     if flt.end is not None:
         clauses.append("start_ts < ?")
         params.append(stored(flt.end))
-    if flt.plate is not None:
-        clauses.append("(plate = ? OR trailer_plate = ?)")
-        params += [normalise(flt.plate)] * 2
-    if flt.plate_part is not None:
-        part = normalise(flt.plate_part)
-        plates = _matching_plates(conn, part)
-        if plates == []:
-            return None
-        if plates is None:
-            clauses.append("(instr(plate, ?) > 0 OR instr(trailer_plate, ?) > 0)")
-            params += [part] * 2
-        else:
-            marks = ",".join("?" * len(plates))
-            clauses.append(f"(plate IN ({marks}) OR trailer_plate IN ({marks}))")
-            params += plates * 2
+    terms = _plate_terms(conn, flt) if terms is None else terms
+    if terms is None:
+        return None
+    for term in terms:
+        clauses.append("(" + " OR ".join(term.sql.format(col=c) for c in columns) + ")")
+        params += term.params * len(columns)
     return clauses, params
 
 
 def _select(conn: sqlite3.Connection, flt: Filter, limit: int, after: tuple[str, int] | None,
             order: Literal["asc", "desc"]) -> list[sqlite3.Row]:
-    where = _where(conn, flt)
-    if where is None:
+    terms = _plate_terms(conn, flt)
+    if terms is None:
         return []
-    clauses, params = where
-    if after is not None:
-        clauses.append("(start_ts, id) < (?, ?)" if order == "desc" else "(start_ts, id) > (?, ?)")
-        params.extend(after)
-    sql = "SELECT * FROM crossings" + (" WHERE " + " AND ".join(clauses) if clauses else "")
     direction = "DESC" if order == "desc" else "ASC"
-    sql += f" ORDER BY start_ts {direction}, id {direction} LIMIT ?"
-    return conn.execute(sql, [*params, limit]).fetchall()
+    ordered = f" ORDER BY start_ts {direction}, id {direction} LIMIT ?"
+
+    def one(columns: tuple[str, ...]) -> tuple[str, list]:
+        where = _where(conn, flt, columns, terms)
+        assert where is not None  # the terms were looked up: something can match
+        clauses, params = where
+        if after is not None:
+            clauses.append("(start_ts, id) < (?, ?)" if order == "desc" else "(start_ts, id) > (?, ?)")
+            params.extend(after)
+        sql = "SELECT * FROM crossings" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        return sql + ordered, [*params, limit]
+
+    if terms and all(t.indexed for t in terms):
+        # One query per plate column: each walks its own (plate, start_ts) index in order and stops after `limit`
+        # rows; `plate = ? OR trailer_plate = ?` would fetch every crossing of a plate and sort them all.
+        (front, front_params), (rear, rear_params) = one(("plate",)), one(("trailer_plate",))
+        sql = f"SELECT * FROM ({front}) UNION SELECT * FROM ({rear}){ordered}"
+        return conn.execute(sql, [*front_params, *rear_params, limit]).fetchall()
+    sql, params = one(PLATE_COLUMNS)
+    return conn.execute(sql, params).fetchall()
 
 
 def row_out(row: sqlite3.Row, tz: tzinfo) -> dict:

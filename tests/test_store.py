@@ -137,3 +137,33 @@ def test_a_version_2_database_gains_trailer_plates_and_confidence_in_place(tmp_p
         plan = " ".join(r[3] for r in conn.execute(
             "EXPLAIN QUERY PLAN SELECT * FROM crossings WHERE (plate = ? OR trailer_plate = ?)", ["x", "x"]))
         assert "crossings_trailer_plate" in plan and "crossings_plate" in plan  # both sides indexed, no scan
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_pages_of_a_plate_found_as_front_or_trailer_plate_cover_each_crossing_once_in_order(tmp_path, order):
+    from central import history
+
+    store = Store(tmp_path / "pages.sqlite")
+    # The same text as a front plate and as a trailer plate, interleaved in time, among other trucks.
+    kinds = ["front", "trailer", "other", "trailer", "front", "front", "other", "trailer", "trailer", "front"]
+    rows = []
+    for i, kind in enumerate(kinds):
+        c = crossing(f"k{i}", "24C77777" if kind == "front" else f"24C1000{i}", T0 + 60 * i)
+        if kind == "trailer":
+            c = replace(c, trailer_plate="24C77777", trailer_country="VN", trailer_confidence=0.9)
+        rows.append(c)
+    store.write_crossings("laocai", "out-1", "export", rows, [])
+    store.close()
+    wanted = [f"k{i}" for i, kind in enumerate(kinds) if kind != "other"]
+    wanted = wanted if order == "asc" else wanted[::-1]
+    with closing(history.connect(tmp_path / "pages.sqlite")) as conn:
+        keys = dict(conn.execute("SELECT id, key FROM crossings").fetchall())
+        for flt in (history.Filter(plate="24C77777"), history.Filter(plate_part="7777")):
+            seen, cursor = [], None
+            while True:
+                page = history.page(conn, flt, history.zone("utc"), limit=3, cursor=cursor, order=order)
+                seen += [keys[r["id"]] for r in page.rows]
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            assert seen == wanted, flt
