@@ -40,8 +40,10 @@ LaneId = Annotated[str, Path(description="lane id", max_length=63)]
 Site = Annotated[str | None, Query(description="site id", max_length=63)]
 Lane = Annotated[str | None, Query(description="lane id", max_length=63)]
 Dir = Annotated[Literal["export", "import"] | None, Query(description="export (VN→CN) or import (CN→VN)")]
-PlateExact = Annotated[str | None, Query(description="whole plate, e.g. 24C-123.45 or 24C12345", max_length=20)]
-PlatePart = Annotated[str | None, Query(description="any part of the plate, e.g. 12345", max_length=20)]
+PlateExact = Annotated[str | None, Query(description="whole plate, e.g. 24C-123.45 or 24C12345: the vehicle's, "
+                                                    "the tractor's or the trailer's", max_length=20)]
+PlatePart = Annotated[str | None, Query(description="any part of the plate (or of the trailer's), e.g. 12345",
+                                        max_length=20)]
 From = Annotated[str | None, Query(alias="from", description="crossings that started at or after (ISO-8601)")]
 To = Annotated[str | None, Query(description="crossings that started before (ISO-8601)")]
 Status = Annotated[str | None, Query(description="waiting, processing, complete, lost or partial")]

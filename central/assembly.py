@@ -56,8 +56,9 @@ so fleet plates one digit apart never join."""
 @dataclass(frozen=True, slots=True)
 class Plate:
     text: str
-    role: str
+    role: str  # vehicle, tractor or trailer (lanewatch.contract.PlateRead)
     country: str | None
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,7 @@ class Obs:
         return cls(
             id=event.id, type=event.type, edge=event.edge, seq=event.seq, ts=event.ts.timestamp(),
             mono_ms=event.mono_ms, track_id=event.track_id,
-            plates=tuple(Plate(p.text, p.role, p.country) for p in event.plates),
+            plates=tuple(Plate(p.text, p.role, p.country, p.confidence) for p in event.plates),
             synced=event.clock.synced, weight_kg=getattr(event, "weight_kg", None),
         )
 
@@ -91,7 +92,8 @@ class Obs:
         return cls(
             id=d["id"], type=d["type"], edge=d["edge"], seq=d["seq"],
             ts=datetime.fromisoformat(d["ts"]).timestamp(), mono_ms=d["mono_ms"], track_id=d.get("track_id"),
-            plates=tuple(Plate(p["text"], p.get("role", "vehicle"), p.get("country")) for p in d.get("plates", ())),
+            plates=tuple(Plate(p["text"], p.get("role", "vehicle"), p.get("country"), p.get("confidence"))
+                         for p in d.get("plates", ())),
             synced=d["clock"]["synced"], weight_kg=d.get("weight_kg"),
         )
 
@@ -117,7 +119,7 @@ class Crossing:
     status: Status
     method: Method | None
     plate_distance: float | None
-    plate: str | None
+    plate: str | None  # the vehicle's plate, or the tractor's of a tractor-trailer
     plate_country: str | None
     enter_ts: float | None
     gate_ts: float | None
@@ -137,6 +139,10 @@ class Crossing:
     edges: tuple[str, ...]
     clock_synced: bool
     note: str | None = None
+    plate_confidence: float | None = None  # the best confidence among the reads of `plate`
+    trailer_plate: str | None = None  # a tractor-trailer's rear plate (VN R series, CN 挂)
+    trailer_country: str | None = None
+    trailer_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,9 @@ class _Arrival:
 
     def plates(self) -> list[Plate]:
         return [p for e in self.enters for p in e.plates]
+
+    def front_plates(self) -> list[Plate]:
+        return [p for p in self.plates() if p.role != "trailer"]
 
 
 @dataclass(eq=False)
@@ -194,14 +203,19 @@ class _Passage:
         # The latest event carries the track's best reads so far: look at it first.
         return [p for e in reversed(self.events) for p in e.plates]
 
+    def front_plates(self) -> list[Plate]:
+        return [p for p in self.plates() if p.role != "trailer"]
+
 
 def _compatible(a: Plate, b: Plate) -> bool:
-    """A tractor's plate says nothing about its trailer's: compare like with like."""
-    return a.role == b.role or "vehicle" in (a.role, b.role)
+    """Trucks are paired by the vehicle's or tractor's plate only. A trailer changes tractors between trips
+    and only a rear camera (at the gate, never at the entry) reads it: it is no evidence of which arrival a
+    passage is, and a trailer's plate read against a front plate would compare two different plates."""
+    return a.role != "trailer" and b.role != "trailer"
 
 
 def plates_distance(a: Sequence[Plate], b: Sequence[Plate], distance: PlateDistance) -> float | None:
-    """Smallest distance between comparable reads; None when nothing can be compared."""
+    """Smallest distance between comparable reads (front plates); None when nothing can be compared."""
     best: float | None = None
     for pa in a:
         for pb in b:
@@ -224,10 +238,10 @@ def _arrivals(enters: list[Obs], params: AssemblyParams) -> list[_Arrival]:
             prior = by_track.get((e.edge, e.track_id))
             if prior is not None and abs(_duration(prior.enters[-1], e)) <= params.window_s:
                 same = prior
-        if same is None and e.plates:
-            texts = {p.text for p in e.plates}
+        texts = {p.text for p in e.plates if p.role != "trailer"}
+        if same is None and texts:
             recent = [a for a in recent if e.ts - a.enters[-1].ts <= params.duplicate_s]
-            same = next((a for a in recent if texts & {p.text for p in a.plates()}), None)
+            same = next((a for a in recent if texts & {p.text for p in a.front_plates()}), None)
         if same is not None:
             same.enters.append(e)
         else:
@@ -365,7 +379,7 @@ class _Distances:
         row = self.row(p)
         d = row.get(a.reads, -1.0)
         if d == -1.0:
-            d = row[a.reads] = plates_distance(a.plates(), p.plates(), self.distance)
+            d = row[a.reads] = plates_distance(a.front_plates(), p.front_plates(), self.distance)
         return d
 
 
@@ -505,9 +519,15 @@ def _duration(a: Obs, b: Obs) -> float:
     return b.ts - a.ts
 
 
-def _best_plate(plates: Iterable[Plate]) -> Plate | None:
-    plates = list(plates)
-    return next((p for p in plates if p.role != "trailer"), plates[0] if plates else None)
+def _best_plate(plates: Iterable[Plate], trailer: bool) -> tuple[Plate, float | None] | None:
+    """The first read (best first) of the front plate, or of the trailer's; with the highest confidence
+    any read of that same text had (two cameras agreeing at 0.9 and 0.45 make a sure plate)."""
+    plates = [p for p in plates if (p.role == "trailer") == trailer]
+    if not plates:
+        return None
+    best = plates[0]
+    known = [p.confidence for p in plates if p.text == best.text and p.confidence is not None]
+    return best, max(known) if known else None
 
 
 def _in_processing(passage: _Passage, passages: list[_Passage], params: AssemblyParams, now: float) -> bool:
@@ -548,14 +568,19 @@ def _record(arrival: _Arrival | None, passage: _Passage | None, params: Assembly
         status = "complete"
     if passage is not None and passage.weigh_note is not None:
         note = passage.weigh_note if note is None else f"{note}; {passage.weigh_note}"
-    plate = _best_plate((passage.plates() if passage else []) + (arrival.plates() if arrival else []))
+    reads = (passage.plates() if passage else []) + (arrival.plates() if arrival else [])
+    front, rear = _best_plate(reads, trailer=False), _best_plate(reads, trailer=True)
     return Crossing(
         key=(arrival.enters[0] if arrival else events[0]).id,
         status=status,
         method=arrival.method if arrival and passage else None,
         plate_distance=arrival.distance if arrival and passage else None,
-        plate=plate.text if plate else None,
-        plate_country=plate.country if plate else None,
+        plate=front[0].text if front else None,
+        plate_country=front[0].country if front else None,
+        plate_confidence=front[1] if front else None,
+        trailer_plate=rear[0].text if rear else None,
+        trailer_country=rear[0].country if rear else None,
+        trailer_confidence=rear[1] if rear else None,
         enter_ts=enter.ts if enter else None,
         gate_ts=gate.ts if gate else None,
         weigh_ts=weigh.ts if weigh else None,
@@ -583,9 +608,9 @@ def assemble(events: Iterable[Obs], now: float, params: AssemblyParams, distance
     arrivals = _arrivals([e for e in events if e.type == "enter"], params)
     passages, loose_weights = _passages([e for e in events if e.type in GATE_SIDE], params)
     for a in arrivals:
-        a.reads = _reads_key(a.plates())
+        a.reads = _reads_key(a.front_plates())
     for p in passages:
-        p.reads = _reads_key(p.plates())
+        p.reads = _reads_key(p.front_plates())
     _match_tracks(arrivals, passages, params)
     distances = _Distances(distance, {} if cache is None else cache)
     _match_plates(arrivals, passages, params, distances)

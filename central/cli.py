@@ -100,12 +100,23 @@ def _clock(value: str | None) -> str:
 
 
 TABLE = (("id", "id", str), ("lane", "lane", str), ("status", "status", str), ("matched", "method", str),
-         ("plate", "plate", str), ("enter", "enter", _clock), ("gate", "gate", _clock), ("exit", "exit", _clock),
+         ("plate", "plate", str), ("trailer", "trailer_plate", str), ("enter", "enter", _clock),
+         ("gate", "gate", _clock), ("exit", "exit", _clock),
          ("wait", "wait_s", _duration), ("processing", "processing_s", _duration),
          ("crossing", "crossing_s", _duration))
 
 
+def _marked(row: dict) -> dict:
+    """A plate read below the uncertain level (central.history.UNCERTAIN_BELOW) is shown with a `?` after it."""
+    out = dict(row)
+    for plate, flag in (("plate", "plate_uncertain"), ("trailer_plate", "trailer_uncertain")):
+        if row[flag]:
+            out[plate] = f"{row[plate]}?"
+    return out
+
+
 def print_table(rows: list[dict]) -> None:
+    rows = [_marked(r) for r in rows]
     cells = [[fmt(r[key]) if r[key] is not None else "–" for _, key, fmt in TABLE] for r in rows]
     widths = [max([len(title)] + [len(c[i]) for c in cells]) for i, (title, _, _) in enumerate(TABLE)]
     print("  ".join(title.ljust(w) for (title, _, _), w in zip(TABLE, widths, strict=True)))
@@ -182,15 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=_schema)
 
     query = sub.add_parser(
-        "query", help="find crossings in the history (table or CSV)",
+        "query", help="find crossings in the history (table or CSV; `?` after a plate: an uncertain read)",
         epilog="example: lanewatch-central query --config central.yaml --lane out-1 --from 2026-11-30 --to 2026-12-01 "
                "--plate-contains 12345 --tz vn")
     query.add_argument("--config", required=True, help="central config file (YAML)")
     query.add_argument("--site", help="site id")
     query.add_argument("--lane", help="lane id")
     query.add_argument("--direction", choices=["export", "import"], help="export (VN→CN) or import (CN→VN)")
-    query.add_argument("--plate", help="whole plate, e.g. 24C-123.45")
-    query.add_argument("--plate-contains", help="any part of the plate, e.g. 12345")
+    query.add_argument("--plate", help="whole plate, e.g. 24C-123.45; a trailer's plate finds its tractor's crossing")
+    query.add_argument("--plate-contains", help="any part of the plate (or of the trailer's), e.g. 12345")
     query.add_argument("--from", dest="from_", metavar="TIME",
                        help="started at or after (ISO-8601; in --tz without offset)")
     query.add_argument("--to", metavar="TIME", help="started before (ISO-8601)")

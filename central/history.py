@@ -4,7 +4,8 @@ Stored times are UTC; every time shown is converted to the zone asked for (`vn` 
 UTC+7; `cn` = Asia/Shanghai, UTC+8; any IANA name or ±HH:MM offset). Pages use keyset pagination
 on (start time, id): the next page starts after the last row shown, so page 1,000 costs what page
 1 costs. A partial plate is looked up in the distinct-plates table first (trigram index), then its
-crossings by exact plate; a fragment shared by very many plates scans by time instead.
+crossings by exact plate; a fragment shared by very many plates scans by time instead. A plate filter
+finds a crossing by its front plate (`plate`) or by its trailer's (`trailer_plate`).
 """
 
 from __future__ import annotations
@@ -22,14 +23,20 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from central.store import SCHEMA_VERSION
 from lanewatch.plates import normalise
 
 ZONE_ALIASES = {"vn": "Asia/Ho_Chi_Minh", "cn": "Asia/Shanghai", "utc": "UTC"}
 STATUSES = ("waiting", "processing", "complete", "lost", "partial")
 MAX_PAGE = 1000
 PLATES_FOR_LOOKUP = 500  # a fragment matching more distinct plates is filtered during a time-ordered scan
-CSV_COLUMNS = ("id", "site", "lane", "direction", "status", "method", "plate", "plate_country", "enter", "gate",
-               "weigh", "exit", "wait_s", "processing_s", "crossing_s", "weight_kg", "note")
+UNCERTAIN_BELOW = 0.5
+"""A plate read less sure than this is shown as uncertain (`plate_uncertain`, `trailer_uncertain`). The edge's
+plate reader accepts a read at or above the same level (edge/plates/reader.py `accept_confidence`, default 0.5);
+a track's vote can still publish a best read below it (no better one came), and people must see that it is a guess."""
+CSV_COLUMNS = ("id", "site", "lane", "direction", "status", "method", "plate", "plate_country", "plate_confidence",
+               "plate_uncertain", "trailer_plate", "trailer_country", "trailer_confidence", "trailer_uncertain",
+               "enter", "gate", "weigh", "exit", "wait_s", "processing_s", "crossing_s", "weight_kg", "note")
 _OFFSET = re.compile(r"^(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?$", re.I)
 
 
@@ -116,6 +123,11 @@ def connect(path: Path) -> sqlite3.Connection:
         raise QueryError(f"no history database at {path}")
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     conn.row_factory = sqlite3.Row
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version < SCHEMA_VERSION:
+        conn.close()  # read-only: it cannot upgrade itself, and older tables lack columns the queries name
+        raise QueryError(f"history database {path} has schema version {version}, this version reads "
+                         f"{SCHEMA_VERSION}: start `lanewatch-central run` once to upgrade it in place")
     return conn
 
 
@@ -145,8 +157,37 @@ def _matching_plates(conn: sqlite3.Connection, part: str) -> list[str] | None:
     return None if len(plates) > PLATES_FOR_LOOKUP else plates
 
 
-def _where(conn: sqlite3.Connection, flt: Filter) -> tuple[list[str], list] | None:
-    """SQL conditions and parameters; None when nothing can match."""
+PLATE_COLUMNS = ("plate", "trailer_plate")  # a plate filter finds a crossing by either
+
+
+@dataclass(frozen=True)
+class _PlateTerm:
+    sql: str  # a condition on one plate column, `{col}`
+    params: list
+    indexed: bool  # looks plates up by the column's index (else it reads every row it is offered)
+
+
+def _plate_terms(conn: sqlite3.Connection, flt: Filter) -> list[_PlateTerm] | None:
+    """The filter's plate conditions; None when no plate can match."""
+    terms = []
+    if flt.plate is not None:
+        terms.append(_PlateTerm("{col} = ?", [normalise(flt.plate)], True))
+    if flt.plate_part is not None:
+        part = normalise(flt.plate_part)
+        plates = _matching_plates(conn, part)
+        if plates == []:
+            return None
+        if plates is None:
+            terms.append(_PlateTerm("instr({col}, ?) > 0", [part], False))
+        else:
+            terms.append(_PlateTerm(f"{{col}} IN ({','.join('?' * len(plates))})", plates, True))
+    return terms
+
+
+def _where(conn: sqlite3.Connection, flt: Filter, columns: tuple[str, ...] = PLATE_COLUMNS,
+           terms: list[_PlateTerm] | None = None) -> tuple[list[str], list] | None:
+    """SQL conditions and parameters, a plate condition holding on any of `columns`; None when nothing can
+    match. `terms`: the filter's plate conditions when already looked up."""
     clauses: list[str] = []
     params: list = []
     for column in ("site", "lane", "direction", "status"):
@@ -160,36 +201,41 @@ def _where(conn: sqlite3.Connection, flt: Filter) -> tuple[list[str], list] | No
     if flt.end is not None:
         clauses.append("start_ts < ?")
         params.append(stored(flt.end))
-    if flt.plate is not None:
-        clauses.append("plate = ?")
-        params.append(normalise(flt.plate))
-    if flt.plate_part is not None:
-        part = normalise(flt.plate_part)
-        plates = _matching_plates(conn, part)
-        if plates == []:
-            return None
-        if plates is None:
-            clauses.append("instr(plate, ?) > 0")
-            params.append(part)
-        else:
-            clauses.append(f"plate IN ({','.join('?' * len(plates))})")
-            params.extend(plates)
+    terms = _plate_terms(conn, flt) if terms is None else terms
+    if terms is None:
+        return None
+    for term in terms:
+        clauses.append("(" + " OR ".join(term.sql.format(col=c) for c in columns) + ")")
+        params += term.params * len(columns)
     return clauses, params
 
 
 def _select(conn: sqlite3.Connection, flt: Filter, limit: int, after: tuple[str, int] | None,
             order: Literal["asc", "desc"]) -> list[sqlite3.Row]:
-    where = _where(conn, flt)
-    if where is None:
+    terms = _plate_terms(conn, flt)
+    if terms is None:
         return []
-    clauses, params = where
-    if after is not None:
-        clauses.append("(start_ts, id) < (?, ?)" if order == "desc" else "(start_ts, id) > (?, ?)")
-        params.extend(after)
-    sql = "SELECT * FROM crossings" + (" WHERE " + " AND ".join(clauses) if clauses else "")
     direction = "DESC" if order == "desc" else "ASC"
-    sql += f" ORDER BY start_ts {direction}, id {direction} LIMIT ?"
-    return conn.execute(sql, [*params, limit]).fetchall()
+    ordered = f" ORDER BY start_ts {direction}, id {direction} LIMIT ?"
+
+    def one(columns: tuple[str, ...]) -> tuple[str, list]:
+        where = _where(conn, flt, columns, terms)
+        assert where is not None  # the terms were looked up: something can match
+        clauses, params = where
+        if after is not None:
+            clauses.append("(start_ts, id) < (?, ?)" if order == "desc" else "(start_ts, id) > (?, ?)")
+            params.extend(after)
+        sql = "SELECT * FROM crossings" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        return sql + ordered, [*params, limit]
+
+    if terms and all(t.indexed for t in terms):
+        # One query per plate column: each walks its own (plate, start_ts) index in order and stops after `limit`
+        # rows; `plate = ? OR trailer_plate = ?` would fetch every crossing of a plate and sort them all.
+        (front, front_params), (rear, rear_params) = one(("plate",)), one(("trailer_plate",))
+        sql = f"SELECT * FROM ({front}) UNION SELECT * FROM ({rear}){ordered}"
+        return conn.execute(sql, [*front_params, *rear_params, limit]).fetchall()
+    sql, params = one(PLATE_COLUMNS)
+    return conn.execute(sql, params).fetchall()
 
 
 def row_out(row: sqlite3.Row, tz: tzinfo) -> dict:
@@ -198,6 +244,11 @@ def row_out(row: sqlite3.Row, tz: tzinfo) -> dict:
         "id": row["id"], "site": row["site"], "lane": row["lane"], "direction": row["direction"],
         "status": row["status"], "method": row["method"], "plate_distance": row["plate_distance"],
         "plate": row["plate"], "plate_country": row["plate_country"],
+        "plate_confidence": row["plate_confidence"],
+        "plate_uncertain": uncertain(row["plate"], row["plate_confidence"]),
+        "trailer_plate": row["trailer_plate"], "trailer_country": row["trailer_country"],
+        "trailer_confidence": row["trailer_confidence"],
+        "trailer_uncertain": uncertain(row["trailer_plate"], row["trailer_confidence"]),
         "enter": shown(row["enter_ts"], tz), "gate": shown(row["gate_ts"], tz), "weigh": shown(row["weigh_ts"], tz),
         "exit": shown(row["exit_ts"], tz), "started": shown(row["start_ts"], tz),
         "wait_s": _round(row["wait_s"]), "processing_s": _round(row["processing_s"]),
@@ -205,6 +256,14 @@ def row_out(row: sqlite3.Row, tz: tzinfo) -> dict:
         "clock_synced": bool(row["clock_synced"]), "note": row["note"],
         "edges": row["edges"].split(",") if row["edges"] else [], "event_ids": json.loads(row["event_ids"]),
     }
+
+
+def uncertain(plate: str | None, confidence: float | None) -> bool | None:
+    """True for a plate read below UNCERTAIN_BELOW; None when there is no plate or its confidence was not
+    stored (crossings written before the store kept it)."""
+    if plate is None or confidence is None:
+        return None
+    return confidence < UNCERTAIN_BELOW
 
 
 def _round(value: float | None) -> float | None:

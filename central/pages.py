@@ -67,6 +67,7 @@ def page(request: Request, config: CentralConfig, name: str, status: int = 200, 
         "local": lambda value, fmt="%Y-%m-%d %H:%M:%S": i18n.local(value, zone, fmt),
         "duration": i18n.duration, "number": partial(i18n.number, lang=lang),
         "zone_offset_h": int(i18n.ZONES[zone].utcoffset(None).total_seconds() // 3600),
+        "uncertain_pct": round(history.UNCERTAIN_BELOW * 100),
     }
     response = templates.TemplateResponse(request, name, base | context, status_code=status)
     response.headers["cache-control"] = "no-store"

@@ -89,8 +89,21 @@ def _v2(db: sqlite_utils.Database) -> None:
                                  "missing": int, "resets": int, "gaps": str, "updated_at": float}, pk=("site", "edge"))
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    """Tractor-trailers: the trailer's plate beside the front plate, and how sure each read was.
+    Cheap on a big history: added columns are NULL without touching a row, and the trailer index is partial
+    (only rows with a trailer plate), so building it reads the table once and writes next to nothing.
+    Trailer plates go into `plates` (and its trigram index) like front plates: a search finds either."""
+    for column, kind in (("plate_confidence", "REAL"), ("trailer_plate", "TEXT"), ("trailer_country", "TEXT"),
+                         ("trailer_confidence", "REAL")):
+        db.execute(f"ALTER TABLE crossings ADD COLUMN {column} {kind}")
+    db.execute("CREATE INDEX crossings_trailer_plate ON crossings (trailer_plate, start_ts) "
+               "WHERE trailer_plate IS NOT NULL")
+
+
 # Append only: a database is upgraded in place by running the steps it has not seen.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Store:
@@ -205,18 +218,20 @@ class Store:
             (c.key, site, lane, direction, c.status, c.method, c.plate_distance, c.plate, c.plate_country,
              iso_utc(c.start_ts), _iso_or_none(c.enter_ts), _iso_or_none(c.gate_ts), _iso_or_none(c.weigh_ts),
              _iso_or_none(c.exit_ts), iso_utc(c.last_ts), c.weight_kg, c.wait_s, c.processing_s, c.crossing_s,
-             json.dumps(c.event_ids), ",".join(c.edges), int(c.clock_synced), c.note, now)
+             json.dumps(c.event_ids), ",".join(c.edges), int(c.clock_synced), c.note, now,
+             c.plate_confidence, c.trailer_plate, c.trailer_country, c.trailer_confidence)
             for c in changed
         ]
-        plates = [(r[7], r[9], r[9]) for r in rows if r[7]]
+        plates = [(text, r[9], r[9]) for r in rows for text in (r[7], r[25]) if text]
         with self.db.conn:
             self.db.conn.executemany(
                 "DELETE FROM crossings WHERE key = ?", [(k,) for k in removed])
             self.db.conn.executemany("""
                 INSERT INTO crossings (key, site, lane, direction, status, method, plate_distance, plate,
                     plate_country, start_ts, enter_ts, gate_ts, weigh_ts, exit_ts, last_ts, weight_kg, wait_s,
-                    processing_s, crossing_s, event_ids, edges, clock_synced, note, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    processing_s, crossing_s, event_ids, edges, clock_synced, note, updated_at,
+                    plate_confidence, trailer_plate, trailer_country, trailer_confidence)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (key) DO UPDATE SET status = excluded.status, method = excluded.method,
                     plate_distance = excluded.plate_distance, plate = excluded.plate,
                     plate_country = excluded.plate_country, start_ts = excluded.start_ts,
@@ -224,7 +239,9 @@ class Store:
                     exit_ts = excluded.exit_ts, last_ts = excluded.last_ts, weight_kg = excluded.weight_kg,
                     wait_s = excluded.wait_s, processing_s = excluded.processing_s,
                     crossing_s = excluded.crossing_s, event_ids = excluded.event_ids, edges = excluded.edges,
-                    clock_synced = excluded.clock_synced, note = excluded.note, updated_at = excluded.updated_at
+                    clock_synced = excluded.clock_synced, note = excluded.note, updated_at = excluded.updated_at,
+                    plate_confidence = excluded.plate_confidence, trailer_plate = excluded.trailer_plate,
+                    trailer_country = excluded.trailer_country, trailer_confidence = excluded.trailer_confidence
                 """, rows)
             self.db.conn.executemany("""
                 INSERT INTO plates (plate, first_ts, last_ts) VALUES (?, ?, ?)

@@ -73,8 +73,14 @@ class CrossingRow:
     status: str
     method: str | None  # how enter and gate were joined: track, plate, plate_fifo, fifo; None: not joined
     plate_distance: float | None
-    plate: str | None
+    plate: str | None  # the vehicle's, or the tractor's of a tractor-trailer
     country: str | None
+    plate_confidence: float | None
+    plate_uncertain: bool | None  # read below history.UNCERTAIN_BELOW; None: no plate or confidence not stored
+    trailer_plate: str | None
+    trailer_country: str | None
+    trailer_confidence: float | None
+    trailer_uncertain: bool | None
     started: datetime
     enter: datetime | None
     gate: datetime | None
@@ -97,7 +103,11 @@ class CrossingRow:
         return cls(
             id=row["id"], site=row["site"], lane=row["lane"], direction=row["direction"], status=row["status"],
             method=row["method"], plate_distance=row["plate_distance"], plate=row["plate"],
-            country=row["plate_country"], started=datetime.fromisoformat(row["started"]), enter=at("enter"),
+            country=row["plate_country"], plate_confidence=row["plate_confidence"],
+            plate_uncertain=row["plate_uncertain"], trailer_plate=row["trailer_plate"],
+            trailer_country=row["trailer_country"], trailer_confidence=row["trailer_confidence"],
+            trailer_uncertain=row["trailer_uncertain"], started=datetime.fromisoformat(row["started"]),
+            enter=at("enter"),
             gate=at("gate"), weigh=at("weigh"), exit=at("exit"), wait_s=row["wait_s"],
             processing_s=row["processing_s"], crossing_s=row["crossing_s"], weight_kg=row["weight_kg"],
             note=row["note"], edges=row["edges"], event_ids=row["event_ids"])
@@ -121,7 +131,9 @@ class HistoryResult:
 class PlateImage:
     text: str
     country: str | None
+    role: str  # vehicle, tractor or trailer
     confidence: float
+    uncertain: bool
     valid_format: bool
     event_id: str
     index: int
@@ -242,8 +254,9 @@ def crossing_detail(store: Store, crossing_id: int) -> CrossingDetail | None:
         events.append({"id": p["id"], "type": p["type"], "ts": p["ts"], "edge": p["edge"], "camera": p.get("camera"),
                        "seq": p["seq"], "clock": p["clock"], "weight_kg": p.get("weight_kg")})
         for i, plate in enumerate(p.get("plates", [])):
-            plates.append(PlateImage(plate["text"], plate.get("country"), plate["confidence"], plate["valid_format"],
-                                     p["id"], i, bool(plate.get("crop_jpeg_b64"))))
+            plates.append(PlateImage(plate["text"], plate.get("country"), plate.get("role", "vehicle"),
+                                     plate["confidence"], plate["confidence"] < history.UNCERTAIN_BELOW,
+                                     plate["valid_format"], p["id"], i, bool(plate.get("crop_jpeg_b64"))))
     return CrossingDetail(crossing, events, plates)
 
 
@@ -296,23 +309,49 @@ def _health(status: dict, now: float, fresh_s: float) -> dict:
     }
 
 
+def _plate_view(text: str | None, country: str | None, confidence: float | None) -> dict | None:
+    """A plate as the board shows it, with its confidence and whether it is an uncertain read."""
+    if text is None:
+        return None
+    return {"text": text, "country": country, "confidence": confidence,
+            "uncertain": history.uncertain(text, confidence)}
+
+
 def _last_plates(store: Store, site: str, lane: str) -> list[dict]:
-    """The latest distinct plates read on the lane, newest first, with a link to the crop when there is one."""
+    """The latest distinct plates read on the lane, newest first: each event's best front read (the
+    vehicle's or tractor's) with its trailer's beside it, and a link to the front read's crop when there is one.
+    A read below history.UNCERTAIN_BELOW is marked `uncertain`."""
     rows = store.db.execute(
-        "SELECT id, type, ts, json_extract(payload, '$.plates[0].text'), "
-        "json_extract(payload, '$.plates[0].country'), "
-        "json_extract(payload, '$.plates[0].crop_jpeg_b64') IS NOT NULL "
-        "FROM events WHERE site = ? AND lane = ? AND json_array_length(payload, '$.plates') > 0 "
-        "ORDER BY ts DESC LIMIT 40", [site, lane])
-    out, seen = [], set()
-    for event_id, kind, ts, text, country, has_crop in rows:
-        if text in seen:
+        "SELECT e.id, e.type, e.ts, p.key, json_extract(p.value, '$.text'), json_extract(p.value, '$.country'), "
+        "json_extract(p.value, '$.role'), json_extract(p.value, '$.confidence'), "
+        "json_extract(p.value, '$.crop_jpeg_b64') IS NOT NULL "
+        "FROM (SELECT id, type, ts, payload FROM events WHERE site = ? AND lane = ? "
+        "      AND json_array_length(payload, '$.plates') > 0 ORDER BY ts DESC LIMIT 40) AS e, "
+        "json_each(e.payload, '$.plates') AS p ORDER BY e.ts DESC, e.id, p.key", [site, lane])
+    events: dict[str, dict] = {}
+    for event_id, kind, ts, index, text, country, role, confidence, has_crop in rows:
+        reads = events.setdefault(event_id, {"ts": ts, "type": kind, "front": None, "trailer": None})
+        slot = "trailer" if role == "trailer" else "front"
+        if reads[slot] is None:  # reads come best first
+            reads[slot] = (index, text, country, confidence, has_crop)
+    out: list[dict] = []
+    by_truck: dict[str, dict] = {}  # one line per truck: its front plate (or its trailer's when no front was read)
+    for event_id, reads in events.items():
+        front, rear = reads["front"], reads["trailer"]
+        key = front[1] if front else "\ttrailer " + rear[1]
+        trailer = _plate_view(rear[1], rear[2], rear[3]) if rear and front else None
+        if key in by_truck:
+            # Its newest event may not carry the trailer's read (only the gate side's rear camera reads it).
+            by_truck[key]["trailer"] = by_truck[key]["trailer"] or trailer
             continue
-        seen.add(text)
-        out.append({"text": text, "country": country, "ts": ts, "type": kind,
-                    "crop": f"/crops/{event_id}/0" if has_crop else None})
         if len(out) == LAST_PLATES:
-            break
+            continue
+        index, text, country, confidence, has_crop = front or rear
+        by_truck[key] = {"text": text, "country": country, "confidence": confidence,
+                         "uncertain": history.uncertain(text, confidence), "trailer": trailer,
+                         "role": "trailer" if front is None else "front", "ts": reads["ts"], "type": reads["type"],
+                         "crop": f"/crops/{event_id}/{index}" if has_crop else None}
+        out.append(by_truck[key])
     return out
 
 
@@ -320,13 +359,17 @@ def _on_bridge(store: Store, site: str, lane: str, now: datetime, window_s: floa
     """The truck through the gate and not yet out (the crossings table), with its weight, or the live
     weighbridge reading while none is known."""
     row = store.db.execute(
-        "SELECT plate, weight_kg FROM crossings WHERE site = ? AND lane = ? AND start_ts >= ? AND status = "
+        "SELECT plate, plate_country, plate_confidence, trailer_plate, trailer_country, trailer_confidence, "
+        "weight_kg FROM crossings WHERE site = ? AND lane = ? AND start_ts >= ? AND status = "
         "'processing' ORDER BY gate_ts DESC LIMIT 1",
         [site, lane, iso_utc((now - timedelta(seconds=window_s)).timestamp())]).fetchone()
-    plate, weight = (row[0], row[1]) if row else (None, None)
+    plate = _plate_view(*row[0:3]) if row else None
+    trailer = _plate_view(*row[3:6]) if row else None
+    weight = row[6] if row else None
     live = live or {}
-    return {"plate": plate, "weight_kg": weight if weight is not None else live.get("weight_kg"),
-            "stable": bool(live.get("stable"))}
+    return {"plate": plate["text"] if plate else None, "uncertain": plate["uncertain"] if plate else None,
+            "confidence": plate["confidence"] if plate else None, "trailer": trailer,
+            "weight_kg": weight if weight is not None else live.get("weight_kg"), "stable": bool(live.get("stable"))}
 
 
 def board_snapshot(store: Store, config: CentralConfig, now: datetime) -> dict:
@@ -346,7 +389,8 @@ def board_snapshot(store: Store, config: CentralConfig, now: datetime) -> dict:
                    statuses.get((site.id, lane.id), []), summaries.get((site.id, lane.id)), now, chart_times)
              for site in config.sites for lane in site.lanes]
     return {"now": format_ts(now), "chart": {"start": format_ts(chart_times[0] - BOARD_CHART_BIN),
-                                             "bin_s": int(BOARD_CHART_BIN.total_seconds())}, "lanes": cards}
+                                             "bin_s": int(BOARD_CHART_BIN.total_seconds())},
+            "uncertain_below": history.UNCERTAIN_BELOW, "lanes": cards}
 
 
 def _card(store: Store, config: CentralConfig, site: str, site_name: str, lane: str, name: str, direction: str,

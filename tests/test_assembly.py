@@ -362,3 +362,38 @@ def test_backlog_replay_costs_one_refusal_and_keeps_the_book_small():
     span = max(o.ts for o in rebuilt.events.values()) - min(o.ts for o in rebuilt.events.values())
     assert span <= P.window_s + P.settle_s + 3600  # about the window behind the replay, never the whole backlog
     assert max(sizes) < len(obs) / 2
+
+
+def _reads(*plates: tuple[str, str, float]) -> tuple[Plate, ...]:
+    return tuple(Plate(text, role, "VN", conf) for text, role, conf in plates)
+
+
+def test_tractor_trailer_keeps_both_plates_and_pairs_by_the_tractor():
+    events = truck(0, 600, "24C12345", None, qt=1, gt=7)
+    events[0] = replace(events[0], plates=_reads(("24C12345", "vehicle", 0.45)))
+    for i in (1, 2, 3):  # the gate edge's reads: front (tractor) and rear (trailer)
+        events[i] = replace(events[i], plates=_reads(("24C12345", "tractor", 0.9), ("24R00123", "trailer", 0.42)))
+    (c,) = run(events, 1000).crossings
+    assert (c.status, c.method, c.plate_distance) == ("complete", "plate", 0.0)
+    assert (c.plate, c.plate_country, c.plate_confidence) == ("24C12345", "VN", 0.9)  # the best read of that text
+    assert (c.trailer_plate, c.trailer_country, c.trailer_confidence) == ("24R00123", "VN", 0.42)
+
+
+def test_a_trailer_plate_never_pairs_a_truck_even_when_it_reads_like_a_front_plate():
+    # Passage 1 read only a trailer plate, whose text equals truck B's front plate: no evidence for B.
+    a = ev("enter", 0, "queue1", 1, "24C11111")
+    b = ev("enter", 60, "queue1", 2, "24C22222")
+    p1 = [replace(ev(kind, 300 + dt, "gate1", 5), plates=_reads(("24C22222", "trailer", 0.95)))
+          for kind, dt in (("gate", 0), ("exit", 90))]
+    result = run([a, b, *p1], 330)  # too soon to pair by order: only plates could join now
+    assert all(c.method is None for c in result.crossings)
+    passage = next(c for c in result.crossings if c.gate_ts is not None)
+    assert (passage.plate, passage.trailer_plate) == (None, "24C22222")
+
+
+def test_trailer_reads_do_not_merge_two_arrivals():
+    # Two enters sharing only a (misread) trailer-role plate within the duplicate window stay two trucks.
+    rear = ("24R00001", "trailer", 0.9)
+    e1 = replace(ev("enter", 0, "queue1", 1), plates=_reads(("24C11111", "tractor", 0.9), rear))
+    e2 = replace(ev("enter", 10, "queue1", 2), plates=_reads(("24C22222", "tractor", 0.9), rear))
+    assert len(run([e1, e2], 60).crossings) == 2

@@ -1,11 +1,14 @@
-"""The history store: a v1 database upgrades in place, crossings are written and replaced, plates found."""
+"""The history store: v1 and v2 databases upgrade in place, crossings are written and replaced, plates found."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
+from dataclasses import replace
 from datetime import UTC
 
+import pytest
 import sqlite_utils
 
 from central import store as store_module
@@ -37,7 +40,7 @@ def test_a_version_1_database_is_upgraded_in_place_with_its_data(tmp_path):
     old.close()
 
     store = Store(path)
-    assert store.version == len(store_module.MIGRATIONS) == 2
+    assert store.version == len(store_module.MIGRATIONS) == 3
     assert [r["id"] for r in store.db["events"].rows] == ["e1"]
     assert list(store.db.execute("SELECT reason, kind FROM dead_letters")) == [("malformed JSON: x", None)]
     assert store.db["lane_status"].count == 1
@@ -46,7 +49,7 @@ def test_a_version_1_database_is_upgraded_in_place_with_its_data(tmp_path):
         assert store.db[table].exists(), table
     store.close()
     again = Store(path)  # a second start runs nothing twice
-    assert again.version == 2 and again.db["events"].count == 1
+    assert again.version == 3 and again.db["events"].count == 1
 
 
 def test_crossings_upsert_by_key_and_removed_keys_disappear(tmp_path):
@@ -82,3 +85,85 @@ def test_new_events_are_returned_once(tmp_path):
                    mono_ms=1, clock=ClockState(synced=True))
     assert store.add_new_events([e, e]) == [e]
     assert store.add_new_events([e]) == [] and store.add_events([e]) == 0
+
+
+def _v2_database(path) -> None:
+    """A database exactly as the v2 service left it: its two steps, and a crossing written with its INSERT."""
+    old = sqlite_utils.Database(path)
+    for step in store_module.MIGRATIONS[:2]:
+        step(old)
+    old.execute("PRAGMA user_version = 2")
+    old.execute("""INSERT INTO crossings (key, site, lane, direction, status, method, plate_distance, plate,
+        plate_country, start_ts, enter_ts, gate_ts, weigh_ts, exit_ts, last_ts, weight_kg, wait_s, processing_s,
+        crossing_s, event_ids, edges, clock_synced, note, updated_at)
+        VALUES ('old', 'laocai', 'out-1', 'export', 'complete', 'plate', 0.0, '24C12345', 'VN',
+        '2026-11-30T01:00:00.000Z', '2026-11-30T01:00:00.000Z', '2026-11-30T01:10:00.000Z', NULL,
+        '2026-11-30T01:12:00.000Z', '2026-11-30T01:12:00.000Z', NULL, 600.0, 120.0, 720.0, '["old"]', 'g1,q1', 1,
+        NULL, 1.0)""")
+    old.execute("INSERT INTO plates (plate, first_ts, last_ts) VALUES ('24C12345', '2026-11-30T01:00:00.000Z', "
+                "'2026-11-30T01:00:00.000Z')")
+    old.conn.commit()
+    old.close()
+
+
+def test_a_version_2_database_gains_trailer_plates_and_confidence_in_place(tmp_path):
+    from central import history
+
+    path = tmp_path / "v2.sqlite"
+    _v2_database(path)
+    with pytest.raises(history.QueryError, match="schema version 2.*lanewatch-central run"):
+        history.connect(path)  # a read-only reader cannot upgrade: it says what to do instead of failing on SQL
+    store = Store(path)
+    assert store.version == 3
+    old = store.db.execute("SELECT plate, plate_confidence, trailer_plate, trailer_country, trailer_confidence "
+                           "FROM crossings WHERE key = 'old'").fetchone()
+    assert old == ("24C12345", None, None, None, None)  # the old row is kept, unknowns stay unknown
+    tractor = replace(crossing("new", "24C55555", T0), plate_confidence=0.48, trailer_plate="24R00123",
+                      trailer_country="VN", trailer_confidence=0.93)
+    store.write_crossings("laocai", "out-1", "export", [tractor], [])
+    store.close()
+
+    with closing(history.connect(path)) as conn:
+        vn = history.zone("vn")
+        by_trailer = history.page(conn, history.Filter(plate="24R-001.23"), vn).rows
+        assert [(r["plate"], r["trailer_plate"]) for r in by_trailer] == [("24C55555", "24R00123")]
+        assert (by_trailer[0]["plate_uncertain"], by_trailer[0]["trailer_uncertain"]) == (True, False)
+        assert [r["trailer_plate"] for r in history.page(conn, history.Filter(plate_part="R001"), vn).rows] == [
+            "24R00123"]
+        assert [r["plate"] for r in history.page(conn, history.Filter(plate_part="12345"), vn).rows] == ["24C12345"]
+        old_row = history.page(conn, history.Filter(plate="24C12345"), vn).rows[0]
+        assert (old_row["plate_confidence"], old_row["plate_uncertain"], old_row["trailer_uncertain"]) == (
+            None, None, None)
+        plan = " ".join(r[3] for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM crossings WHERE (plate = ? OR trailer_plate = ?)", ["x", "x"]))
+        assert "crossings_trailer_plate" in plan and "crossings_plate" in plan  # both sides indexed, no scan
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_pages_of_a_plate_found_as_front_or_trailer_plate_cover_each_crossing_once_in_order(tmp_path, order):
+    from central import history
+
+    store = Store(tmp_path / "pages.sqlite")
+    # The same text as a front plate and as a trailer plate, interleaved in time, among other trucks.
+    kinds = ["front", "trailer", "other", "trailer", "front", "front", "other", "trailer", "trailer", "front"]
+    rows = []
+    for i, kind in enumerate(kinds):
+        c = crossing(f"k{i}", "24C77777" if kind == "front" else f"24C1000{i}", T0 + 60 * i)
+        if kind == "trailer":
+            c = replace(c, trailer_plate="24C77777", trailer_country="VN", trailer_confidence=0.9)
+        rows.append(c)
+    store.write_crossings("laocai", "out-1", "export", rows, [])
+    store.close()
+    wanted = [f"k{i}" for i, kind in enumerate(kinds) if kind != "other"]
+    wanted = wanted if order == "asc" else wanted[::-1]
+    with closing(history.connect(tmp_path / "pages.sqlite")) as conn:
+        keys = dict(conn.execute("SELECT id, key FROM crossings").fetchall())
+        for flt in (history.Filter(plate="24C77777"), history.Filter(plate_part="7777")):
+            seen, cursor = [], None
+            while True:
+                page = history.page(conn, flt, history.zone("utc"), limit=3, cursor=cursor, order=order)
+                seen += [keys[r["id"]] for r in page.rows]
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            assert seen == wanted, flt

@@ -61,6 +61,7 @@ def dynamic_keys() -> set[str]:
     keys |= {f"audit.action.{a}" for a in audit.ACTIONS}
     keys |= {f"js.direction.{d}{s}" for d in ("export", "import") for s in ("", "_long")}
     keys |= {f"js.event.{e}" for e in contract.EVENT_TYPES}
+    keys |= {f"js.plate_role.{r}" for r in typing.get_args(contract.PlateRead.model_fields["role"].annotation)}
     keys |= {f"js.state.{s}" for s in ("stale", "insufficient", "unknown", "closed")}
     keys |= {f"js.device.{s}" for s in device_states}
     keys |= {f"js.conn.{s}" for s in ("connecting", "live", "reconnecting", "signin")}

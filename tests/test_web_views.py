@@ -144,6 +144,76 @@ def test_crossing_detail_says_how_it_was_matched_and_has_the_plate_crops(world):
     assert views.crossing_detail(store, 999_999) is None
 
 
+def _rigs_world(tmp_path):
+    """Tractor-trailers (rear plate read at the gate side) beside rigid trucks, some plates read unsurely."""
+    config = make_config(tmp_path)
+    store = Store(config.database)
+    seq = Sequencer()
+    trucks = [
+        Truck("laocai", "out-1", "gate", 1, "24C50001", "VN", T0, 600, 120, 30000.0, trailer="24R00123",
+              trailer_country="VN"),
+        Truck("laocai", "out-1", "gate", 2, "川Y49015", "CN", T0 + timedelta(minutes=5), 600, 120, 30000.0,
+              confidence=0.48, trailer="云G1234挂", trailer_country="CN", trailer_confidence=0.31),
+        Truck("laocai", "out-1", "gate", 3, "24C50003", "VN", T0 + timedelta(minutes=10), 600, 120, None),
+    ]
+    ingest(config, store, [e for t in trucks for e in truck_events(t, seq, crops=True)], datetime.now(UTC))
+    return config, store, trucks
+
+
+def test_tractor_trailer_crossings_keep_both_plates_and_are_found_by_either(tmp_path):
+    config, store, trucks = _rigs_world(tmp_path)
+    day = dict(since=T0, until=T0 + timedelta(days=1))
+    with closing(reader(config)) as r:
+        every = {row["plate"]: row for row in views.history_rows(r, views.HistoryFilter(**day))}
+        assert set(every) == {t.plate for t in trucks}
+        for t in trucks:
+            row = every[t.plate]
+            assert (row["trailer_plate"], row["trailer_country"]) == (t.trailer, t.trailer_country)
+            assert row["plate_confidence"] == pytest.approx(t.confidence)
+            assert row["plate_uncertain"] is (t.confidence < history.UNCERTAIN_BELOW)
+            assert row["trailer_uncertain"] is (None if t.trailer is None else
+                                                t.trailer_confidence < history.UNCERTAIN_BELOW)
+        # A trailer plate, whole or in part and however it is written, finds its crossing (and only that one).
+        for search, plate in (("24R-001.23", "24C50001"), ("r0012", "24C50001"), ("G1234挂", "川Y49015"),
+                              ("1234挂", "川Y49015")):
+            found = views.history_query(r, config, views.HistoryFilter(**day, plate=search), 10)
+            assert [row.plate for row in found.rows] == [plate] and found.total == 1, search
+            assert found.rows[0].trailer_plate == every[plate]["trailer_plate"]
+        detail = views.crossing_detail(r, every["川Y49015"]["id"])
+        assert detail.crossing.trailer_plate == "云G1234挂" and detail.crossing.plate_uncertain is True
+        roles = {(p.text, p.role, p.uncertain) for p in detail.plates}
+        assert roles == {("川Y49015", "vehicle", True), ("川Y49015", "tractor", True), ("云G1234挂", "trailer", True)}
+    store.close()
+
+
+def test_board_shows_the_trailer_plate_and_marks_uncertain_reads(tmp_path):
+    config = make_config(tmp_path)
+    store = Store(config.database)
+    seq = Sequencer()
+    now = datetime.now(UTC).replace(microsecond=0)
+    done = Truck("laocai", "out-1", "gate", 1, "24C60001", "VN", now - timedelta(minutes=20), 300, 200, 30000.0,
+                 trailer="24R00777", trailer_country="VN", trailer_confidence=0.44)
+    weighing = Truck("laocai", "out-1", "gate", 2, "川Y49015", "CN", now - timedelta(minutes=8), 300, 600, 31750.0,
+                     confidence=0.48, trailer="云G1234挂", trailer_country="CN")
+    events = truck_events(done, seq) + truck_events(weighing, seq, stages=("enter", "gate", "weigh"))
+    status = lane_status("laocai", "out-1", "gate", 1, now, weighbridge_kg=31800.0)
+    ingest(config, store, events, now, (status,))
+    with closing(reader(config)) as r:
+        snap = views.board_snapshot(r, config, now)
+    assert snap["uncertain_below"] == history.UNCERTAIN_BELOW
+    card = next(c for c in snap["lanes"] if (c["site"], c["lane"]) == ("laocai", "out-1"))
+    truck = card["weighbridge"]["truck"]
+    assert (truck["plate"], truck["uncertain"], truck["confidence"]) == ("川Y49015", True, pytest.approx(0.48))
+    assert truck["trailer"] == {"text": "云G1234挂", "country": "CN", "confidence": pytest.approx(0.9),
+                                "uncertain": False}  # read by the rear camera while it stood on the deck
+    last = [(p["text"], p["uncertain"], p["trailer"] and (p["trailer"]["text"], p["trailer"]["uncertain"]))
+            for p in card["last_plates"]]
+    assert last == [("川Y49015", True, ("云G1234挂", False)), ("24C60001", False, ("24R00777", True))]
+    # The crop shown is the front read's (the first of the exit event's reads here).
+    assert card["last_plates"][1]["crop"].endswith("/0")
+    store.close()
+
+
 def test_history_queue_comes_from_the_minute_samples(tmp_path):
     config = make_config(tmp_path)
     store = Store(config.database)
@@ -201,8 +271,9 @@ def test_board_shows_the_aggregators_figures(tmp_path):
     assert card["crossing_s"]["median"]["value"] == pytest.approx(statistics.median(crossings), abs=0.05)
     assert card["trucks_per_hour"] == {"value": len(crossings), "state": "ok"}
     assert card["expected_wait_s"]["state"] == "ok" and card["expected_wait_s"]["value"] > 0
-    assert card["weighbridge"] == {"state": "ok", "truck": {"plate": "24C40000", "weight_kg": 31750.0,
-                                                            "stable": True}}
+    assert card["weighbridge"] == {"state": "ok", "truck": {"plate": "24C40000", "uncertain": False,
+                                                            "confidence": 0.93, "trailer": None,
+                                                            "weight_kg": 31750.0, "stable": True}}
     assert [p["text"] for p in card["last_plates"]] == ["24C30003", "24C30002", "24C30001", "24C30000"]
     assert card["health"][0]["online"] is True and card["health"][0]["backlog"] == 2
     assert card["queue_series"][-1] == 5 and len(card["queue_series"]) == 36

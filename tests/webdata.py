@@ -82,6 +82,10 @@ class Truck:
     wait_s: float
     process_s: float
     weight_kg: float | None
+    confidence: float = 0.93  # of every read of the front plate
+    trailer: str | None = None  # a tractor-trailer's rear plate, read at the gate side only (the rear camera)
+    trailer_country: str | None = None
+    trailer_confidence: float = 0.9
 
     @property
     def gate(self) -> datetime:
@@ -105,8 +109,14 @@ class Sequencer:
 
 def truck_events(truck: Truck, seq: Sequencer, crops: bool = True,
                  stages: tuple[str, ...] = ("enter", "gate", "weigh", "exit")) -> list[contract.LaneEvent]:
-    plate = PlateRead(text=truck.plate, country=truck.country, confidence=0.93, valid_format=True,
+    plate = PlateRead(text=truck.plate, country=truck.country, confidence=truck.confidence, valid_format=True,
                       crop_jpeg_b64=crop_jpeg(printed(truck.plate)) if crops else None)
+    gate_side: tuple[PlateRead, ...] = (plate,)
+    if truck.trailer is not None:  # the gate edge's front read (tractor) and rear camera's (trailer), on weigh and exit
+        gate_side = (plate.model_copy(update={"role": "tractor"}),
+                     PlateRead(text=truck.trailer, country=truck.trailer_country, role="trailer",
+                               confidence=truck.trailer_confidence, valid_format=True,
+                               crop_jpeg_b64=crop_jpeg(truck.trailer) if crops else None))
     clock = ClockState(synced=True, offset_ms=3.0, source="chrony")
     at = {"enter": truck.enter, "gate": truck.gate, "weigh": truck.gate + timedelta(seconds=truck.process_s / 3),
           "exit": truck.exit}
@@ -116,7 +126,9 @@ def truck_events(truck: Truck, seq: Sequencer, crops: bool = True,
             continue
         common = dict(id=uuid7(), site=truck.site, lane=truck.lane, edge=truck.edge, camera="cam1", seq=seq(truck.edge),
                       ts=at[stage], mono_ms=int(at[stage].timestamp() * 1000) % 10**9, clock=clock,
-                      track_id=truck.track_id, plates=(plate,) if stage in ("enter", "exit") else ())
+                      track_id=truck.track_id,
+                      plates=(plate,) if stage == "enter" else gate_side if stage == "exit" or (
+                          stage == "weigh" and truck.trailer is not None) else ())
         if stage == "enter":
             out.append(EnterEvent(**common))
         elif stage == "gate":

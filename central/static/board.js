@@ -11,6 +11,21 @@
   const lang = board.dataset.lang;
   const cards = new Map();
   let built = false;
+  let uncertainBelow = 0.5; // each snapshot says the central's level (central/history.py UNCERTAIN_BELOW)
+
+  // A plate read below the uncertain level: a visible mark, its tooltip saying how sure the read was.
+  function mark(plate) {
+    if (!plate || !plate.uncertain) return null;
+    return h("abbr", { class: "uncertain", text: "?",
+      title: t("uncertain", { p: Math.round(plate.confidence * 100), min: Math.round(uncertainBelow * 100) }) });
+  }
+
+  // A tractor-trailer's rear plate, after its front plate.
+  function trailer(plate) {
+    if (!plate) return null;
+    return h("span", { class: "trailer-plate" }, ` + ${t("trailer")} `,
+      h("span", { class: "plate", text: plate.text }), mark(plate));
+  }
 
   function fig(metric, format) {
     if (!metric || metric.state !== "ok") {
@@ -40,7 +55,7 @@
     else {
       const w = wb.truck.weight_kg;
       body = h("span", {},
-        h("span", { class: "plate", text: wb.truck.plate || "–" }), " ",
+        h("span", { class: "plate", text: wb.truck.plate || "–" }), mark(wb.truck), trailer(wb.truck.trailer), " ",
         w === null ? "" : h("strong", { text: `${number(w, lang)} kg` }), " ",
         h("span", { class: "muted", text: t(wb.truck.stable ? "weighbridge.stable" : "weighbridge.moving") }));
     }
@@ -62,7 +77,8 @@
     if (!lane.last_plates.length) return h("p", { class: "muted plates-none", text: t("plates.none") });
     return h("ul", { class: "plates" }, lane.last_plates.map((p) => h("li", {},
       p.crop ? h("img", { src: p.crop, alt: p.text, width: 90, height: 30 }) : h("span", { class: "nocrop" }),
-      h("span", { class: "plate", text: p.text }),
+      h("span", {}, p.role === "trailer" ? `${t("trailer")} ` : null, h("span", { class: "plate", text: p.text }), mark(p),
+        trailer(p.trailer)),
       h("time", { datetime: p.ts, text: localTime(p.ts, offsetH) }),
       h("span", { class: "muted event", text: t(`event.${p.type}`) }))));
   }
@@ -155,6 +171,7 @@
   }
 
   function render(snap) {
+    uncertainBelow = snap.uncertain_below;
     if (!built) build(snap);
     for (const lane of snap.lanes) {
       const card = cards.get(`${lane.site}/${lane.lane}`);
