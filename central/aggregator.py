@@ -86,7 +86,7 @@ class Aggregator:
         self.busy_since: dict[LaneKey, float] = {}  # when each lane's queue was last seen empty
         self.published: dict[LaneKey, tuple[str, float]] = {}
         self.last_tick = 0.0
-        self.last_sample_minute = ""
+        self.sampled_minute: dict[LaneKey, str] = {}  # per lane: the minute whose sample holds live figures
 
     # ------------------------------------------------------------ inputs
     def start(self) -> None:
@@ -231,10 +231,13 @@ class Aggregator:
                 self.summaries[key] = (summary, rate)
                 if self._store_and_publish(key, summary, now):
                     changed.add(key)
-                if minute != self.last_sample_minute:
+                if self.sampled_minute.get(key) != minute:
                     self.store.put_sample(*key, minute, summary.queue_length, summary.waiting,
                                           summary.camera_occupancy, summary.expected_wait_s)
-        self.last_sample_minute = minute
+                    # A lane with no live figures yet (just started, its edge not heard from) is sampled
+                    # again later in the minute, so the minute's row holds figures once they exist.
+                    if summary.queue_length is not None:
+                        self.sampled_minute[key] = minute
         return changed
 
     def _lane_summary(self, key: LaneKey, now: float, states: dict) -> tuple[LaneSummary, float | None]:
