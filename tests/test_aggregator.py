@@ -219,3 +219,22 @@ def test_store_keeps_an_edges_newest_status(tmp_path):
     (held,) = store.statuses()[(SITE, "out-1")]
     assert held["queue_occupancy"] == 3 and held["fresh_at"] == START.timestamp() + 100
     store.close()
+
+
+def test_a_minute_sampled_before_the_lanes_had_figures_is_sampled_again_once_they_have(setup):
+    config, store, agg, clock = setup
+    clock[0] = START.timestamp() + 5
+    agg.last_run.clear()
+    agg.run()  # just started: no edge heard from, every lane stale
+    minute = START.isoformat()[:16]
+    assert [r["queue_length"] for r in store.samples(SITE, "out-1", minute, minute + "~")] == [None]
+
+    clock[0] += 10  # same minute: the edges report
+    for lane in ("out-1", "out-2"):
+        agg.on_status(LaneStatus(site=SITE, lane=lane, edge=f"{lane}-g", clock=ClockState(synced=True),
+                                 ts=datetime.fromtimestamp(clock[0], UTC), queue_occupancy=2))
+    agg.last_run.clear()
+    agg.run()
+    for lane in ("out-1", "out-2"):
+        rows = store.samples(SITE, lane, minute, minute + "~")
+        assert [(r["queue_length"], r["camera_occupancy"]) for r in rows] == [(0, 2)]
