@@ -13,9 +13,11 @@ import numpy as np
 
 from sim.camera import NEAR_Z, Camera
 from sim.fleet import rear_plate
+from sim.layout import GATE
 from sim.plate_image import plate_size_m
+from sim.scene import SIGNAL_POST
 from sim.traffic import Seen
-from sim.truck_geometry import Box, plate_quad, rear_plate_quad
+from sim.truck_geometry import Box, Cuboid, cuboids_box, plate_quad, rear_plate_quad
 
 PLATE_MIN_VISIBLE = 0.6  # a plate less visible than this gets no box
 TRUCK_LABEL_MIN_VISIBLE = 0.25  # trucks hidden more than this are left out of YOLO labels
@@ -79,7 +81,12 @@ def frame_objects(camera: Camera, seen: list[Seen]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     covers: list[Box] = []
     back = camera.looks_back
+    post_added = not back
     for s in sorted(seen, key=(lambda s: -s.truck.d) if back else (lambda s: s.truck.d)):
+        if not post_added and s.truck.d < GATE.gate_d:
+            # The rear camera stands close behind the gate signal: its post hides what lies past the gate line.
+            covers.extend(signal_post_boxes(camera))
+            post_added = True
         full_area = area(s.full_box)
         visible = uncovered_area(s.box, covers) / full_area if full_area > 0 else 0.0
         plate = _plate_box(camera, s, covers)
@@ -93,6 +100,17 @@ def frame_objects(camera: Camera, seen: list[Seen]) -> list[dict[str, Any]]:
             }
         )
         covers.append(s.box)
+    return out
+
+
+def signal_post_boxes(camera: Camera) -> list[Box]:
+    """Image boxes (clipped to the frame) of the gate signal's pole and head."""
+    out = []
+    for bounds, _ in SIGNAL_POST:
+        x0, x1, y0, y1, d0, d1 = bounds
+        box, _ = cuboids_box(camera, [Cuboid(x0, x1, y0, y1, d0, d1)])
+        if box is not None:
+            out.append(box)
     return out
 
 

@@ -63,14 +63,16 @@ class RearLayout:
     """The rear plate camera (`--rear-camera`): beside the lane before the gate line, looking down the deck.
 
     Its mount is in its own frame (D grows in the travel direction from its pole, lateral positive to
-    its right), so lateral -3.5 is the grass beyond the kerb on the signal's side of the lane. From
-    there it looks past the truck waiting at the red light and sees the backs of trucks standing on
-    the deck: a tractor's back 9 m away, a small rigid truck's 18 m.
+    its right): a pole on the verge 5 m off the lane centre, on the gate signal's side, 5.5 m before
+    the gate line. From there it looks past the truck waiting at the red light and sees the backs of
+    the trucks standing on the deck, a tractor's 9 m away and a small rigid truck's 18 m. The sight
+    lines to the rear plates pass the signal post: on its lane side for tractors, on its far side for
+    rigid trucks (from 3.5 m off the lane the post hid the plates of some rigid trucks).
     """
 
     mount: CameraMount = CameraMount(
         height_m=4.5,
-        lateral_m=-3.5,
+        lateral_m=-5.0,
         hfov_deg=48.0,
         aim_distance_m=14.0,
         bottom_distance_m=7.6,

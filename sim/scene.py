@@ -20,7 +20,7 @@ from sim.look import Look
 ASPHALT = 88.0
 SHOULDER = 128.0
 _POLE_STEP = 26.0
-_SIGNAL_POST: tuple[tuple[tuple[float, ...], tuple[int, int, int]], ...] = (
+SIGNAL_POST: tuple[tuple[tuple[float, ...], tuple[int, int, int]], ...] = (
     ((2.55, 2.65, 0.0, 3.2, GATE.gate_d, GATE.gate_d + 0.1), (60, 60, 60)),  # pole
     ((2.45, 2.75, 3.2, 4.0, GATE.gate_d - 0.05, GATE.gate_d + 0.2), (30, 30, 30)),  # head
 )
@@ -211,7 +211,7 @@ def _upright(img: np.ndarray, camera: Camera, role: str, look: Look, rng: np.ran
             (GATE.exit_d, (-2.65, -2.3, 0.0, 1.1, GATE.exit_d, GATE.exit_d + 0.35), (40, 40, 200))
         )  # barrier post
         if not camera.looks_back:  # the rear camera stands close behind the signal: drawn over trucks, per frame
-            items.extend((GATE.gate_d, bounds, colour) for bounds, colour in _SIGNAL_POST)
+            items.extend((GATE.gate_d, bounds, colour) for bounds, colour in SIGNAL_POST)
     for _, bounds, colour in sorted(items, key=lambda it: -camera.distance_along(it[0])):
         draw_box(img, camera, look, bounds, colour)
     for x, y, d, r in sorted(crowns, key=lambda c: -camera.distance_along(c[2])):
@@ -240,7 +240,7 @@ def _upright(img: np.ndarray, camera: Camera, role: str, look: Look, rng: np.ran
 
 def draw_signal_post(img: np.ndarray, camera: Camera, look: Look) -> None:
     """The gate signal's pole and head (the lamp is a prop)."""
-    for bounds, colour in _SIGNAL_POST:
+    for bounds, colour in SIGNAL_POST:
         draw_box(img, camera, look, bounds, colour)
 
 

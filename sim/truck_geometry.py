@@ -126,16 +126,18 @@ def _clipped_image_points(camera: Camera, corners: np.ndarray) -> np.ndarray:
 
 def image_box(camera: Camera, spec: TruckSpec, d: float) -> tuple[Box | None, Box | None]:
     """(box clipped to the frame or None when out of view, the unclipped box or None when behind the lens)."""
-    pts = [
-        _clipped_image_points(camera, cab(spec, d).corners()),
-        _clipped_image_points(camera, body(spec, d).corners()),
-    ]
+    parts = [cab(spec, d), body(spec, d)]
     if camera.looks_back:
         # From behind, the rear wheels and bar below the load floor are part of the truck's outline.
         s, x = spec.shape, spec.lateral_m
         rear = d + s.length
-        chassis = Cuboid(x - s.width / 2, x + s.width / 2, 0.0, s.body_bottom, rear - 0.01, rear)
-        pts.append(_clipped_image_points(camera, chassis.corners()))
+        parts.append(Cuboid(x - s.width / 2, x + s.width / 2, 0.0, s.body_bottom, rear - 0.01, rear))
+    return cuboids_box(camera, parts)
+
+
+def cuboids_box(camera: Camera, cuboids: list[Cuboid]) -> tuple[Box | None, Box | None]:
+    """(box clipped to the frame or None when out of view, the unclipped box or None) of some cuboids."""
+    pts = [_clipped_image_points(camera, c.corners()) for c in cuboids]
     allp = np.vstack([p for p in pts if len(p)]) if any(len(p) for p in pts) else np.zeros((0, 2))
     if not len(allp):
         return None, None
