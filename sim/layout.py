@@ -79,6 +79,7 @@ class RearLayout:
         looks_back=True,
         pole_d=GATE.gate_d + 5.5,
     )
+    gone_d: float = -400.0  # trucks that left drive on in this camera's view until their front passes this
 
 
 QUEUE = QueueLayout()

@@ -215,8 +215,8 @@ def test_the_deck_zone_is_the_deck_in_the_rear_cameras_picture() -> None:
     camera = world.cameras["rear"]
     background = render_background(camera, "rear", make_look("day", "clear"), np.random.default_rng(0))
     zone = np.array(world.geometry["rear"]["weighbridge_zone"])
-    # Corners: far end (trucks leave the deck there) left and right, then the gate end; both ends are
-    # painted with yellow and black bands, so sampling along each end of the zone finds yellow paint.
+    # Corners: the deck's gate end (nearest the camera), then its exit end; both ends are painted
+    # with yellow and black bands, so sampling along each end of the zone finds yellow paint.
     for a, b in ((zone[0], zone[1]), (zone[2], zone[3])):
         yellow = 0
         samples = 0
@@ -238,7 +238,7 @@ def test_the_deck_zone_is_the_deck_in_the_rear_cameras_picture() -> None:
         world.step(frame)
         lane = world.lanes[0]
         for obj in frame_objects(camera, lane.seen["rear"]):
-            tr = next(t for t in lane.gate if t.id == obj["truck"])
+            tr = next(t for t in lane.gate + lane.departed if t.id == obj["truck"])
             if tr.state == "weighing":
                 assert GATE.deck_near_d <= tr.d and tr.rear <= GATE.deck_far_d
                 x1, y1, x2, y2 = obj["plate_box"]
