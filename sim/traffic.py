@@ -22,7 +22,7 @@ import numpy as np
 
 from sim.camera import Camera, point_in_polygon, side_of_line
 from sim.fleet import TruckSpec, make_truck
-from sim.layout import GATE, QUEUE
+from sim.layout import GATE, QUEUE, REAR
 from sim.scenarios import Scenario
 from sim.truck_geometry import Box, anchor, image_box
 from sim.weighing import SAMPLE_HZ, DeckLoad, Indicator, Reading
@@ -61,6 +61,7 @@ class Truck:
     full_box: Box | None = None
     _box_at: float | None = None
     sides: dict[str, float] = field(default_factory=dict)
+    rear_view: tuple[float, Box | None, Box | None] | None = None  # (d, box, full box) in the rear camera
 
     @property
     def rear(self) -> float:
@@ -110,6 +111,7 @@ class LaneSim:
         self.queue: list[Truck] = []  # in the queue camera's stretch, front-most first
         self.yard: deque[Truck] = deque()
         self.gate: list[Truck] = []  # in the gate camera's stretch, front-most first
+        self.departed: list[Truck] = []  # past the gate camera, still driving away in the rear camera's view
         self.entered = 0
         self.left_queue = 0
         self.processing: Truck | None = None
@@ -117,7 +119,7 @@ class LaneSim:
         self.signal_green = False
         self.barrier_open_at: float | None = None
         self.barrier_close_at: float | None = None
-        self.seen: dict[str, list[Seen]] = {"queue": [], "gate": []}
+        self.seen: dict[str, list[Seen]] = {role: [] for role in cameras}
         self.indicator = Indicator(np.random.default_rng(np.random.SeedSequence([seed, index, 2])))
         self._next_sample = 0
         self.t = 0.0
@@ -281,6 +283,12 @@ class LaneSim:
         for tr in [tr for tr in self.gate if tr.rear < GATE.gone_d]:
             self.gate.remove(tr)
             tr.segment = "gone"
+            if "rear" in self.cameras:
+                self.departed.append(tr)
+        for tr in self.departed:
+            self._drive(tr, GONE, 6.0, t, False)
+        # The rear camera looks down the road the trucks leave by: they drive off into the haze.
+        self.departed = [tr for tr in self.departed if tr.d > REAR.gone_d]
 
     # ------------------------------------------------------------------ observing
     def _box(self, tr: Truck, role: str) -> None:
@@ -320,6 +328,19 @@ class LaneSim:
             if tr.box is not None and tr.full_box is not None:
                 seen_g.append(Seen(tr, tr.box, tr.full_box))
         self.seen = {"queue": seen_q, "gate": seen_g}
+        if "rear" in self.cameras:
+            self.seen["rear"] = self._seen_from_behind()
+
+    def _seen_from_behind(self) -> list[Seen]:
+        """The gate stretch's trucks as the rear camera sees them (it times no events)."""
+        out: list[Seen] = []
+        for tr in self.gate + self.departed:
+            if tr.rear_view is None or tr.rear_view[0] != tr.d:
+                tr.rear_view = (tr.d, *image_box(self.cameras["rear"], tr.spec, tr.d))
+            _, box, full = tr.rear_view
+            if box is not None and full is not None:
+                out.append(Seen(tr, box, full))
+        return out
 
     @property
     def queue_len(self) -> int:
