@@ -193,7 +193,7 @@ class LaneConfig(Section):
     cameras: list[CameraConfig] = Field(min_length=1)
     weighbridge: WeighbridgeConfig | None = Field(
         None, description="the lane's weighbridge indicator (see docs/weighbridge.md); its weights are joined "
-        "with the truck the first camera with a weighbridge_zone sees on the deck",
+        "with the truck the first camera with a weighbridge_zone (and no rear_plates) sees on the deck",
     )
 
     @field_validator("id")
