@@ -138,7 +138,14 @@ class EdgeApp:
     def emit(self, lane: LaneConfig, camera: CameraConfig, crossing: Crossing) -> None:
         cls = EVENT_CLASSES[crossing.kind]
         pipe = next((p for p in self.pipelines if p.camera is camera), None)
-        plates = pipe.plates.for_event(crossing.track_id, final=crossing.kind == "exit") if pipe and pipe.plates else ()
+        final = crossing.kind == "exit"
+        if pipe is not None and pipe.plates is not None:
+            plates = pipe.plates.for_event(crossing.track_id, final=final)
+        elif self.plates is not None and lane.rear_camera is not None and camera is lane.deck_camera:
+            # A deck camera whose detector has no plate class: its trucks still get the rear camera's plates.
+            plates = self.plates.plates_for(lane.id, camera.id, crossing.track_id, final=final)
+        else:
+            plates = ()
         event_id = uuid7()
         fields = dict(
             id=event_id, site=self.config.site, lane=lane.id, edge=self.config.edge_id, camera=camera.id,

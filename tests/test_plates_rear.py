@@ -197,7 +197,7 @@ def _edge(**changes: object) -> dict:
     zone = [[0, 0], [100, 0], [100, 100], [0, 100]]
     gate = {"id": GATE, "source": {"type": "file", "path": "gate.mp4"}, "geometry": {"weighbridge_zone": zone}}
     rear = {"id": REAR, "source": {"type": "network", "url": "rtsp://10.0.0.9/rear"},
-            "geometry": {"weighbridge_zone": zone}, "rear_plates": {}}
+            "geometry": {"weighbridge_zone": ZONE}, "rear_plates": {}}
     config = {"site": "laocai", "edge_id": "gate1",
               "lanes": [{"id": LANE, "direction": "export", "cameras": [gate, rear]}]}
     for path, value in changes.items():  # "lanes.0.cameras.1.geometry" style keys
@@ -285,3 +285,47 @@ def test_a_lost_rear_camera_leaves_the_lane_running(tmp_path) -> None:
     assert any(states.get(REAR) in ("connecting", "lost") for states in seen), seen
     assert all(states.keys() == {GATE, REAR} for states in seen)
     assert not app.rear_pipelines[0].thread.is_alive() and app.rear_pipelines[0].failures == 0
+
+
+def test_the_edge_app_puts_both_plates_on_the_weigh_and_exit_events(tmp_path) -> None:
+    """The app's wiring: the deck log the rear camera reads, the stage binding, the weigh event's plates."""
+    import json
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from edge.app import EdgeApp
+    from edge.config import EdgeConfig
+    from edge.lane import Crossing, FrameTime
+    from edge.weighbridge.lane import WeighCapture
+
+    config = _edge()
+    config.update(data_dir=str(tmp_path / "edge"), detector={"type": "motion"}, mqtt={"port": 9})
+    app = EdgeApp(EdgeConfig.model_validate(config))
+    assert app.plates is not None
+    app.plates.start()
+    try:
+        lane, gate = app.config.lanes[0], app.config.lanes[0].cameras[0]
+        assert [p.camera.id for p in app.pipelines] == [GATE]  # no detector pipeline for the rear camera
+        rear = app.rear_pipelines[0].rear
+        rear.replay = True  # wait for each read, so that the test reads the same frames every run
+        _front(app.plates, "24C12345", "vn1", track=7, times=[0.0, 0.5, 1.0])
+        pipeline = app.pipelines[0]
+        for k in range(12):  # the deck camera's frames note truck 7 on the deck; the rear camera reads its back
+            t = 2.0 + k / 2
+            pipeline.analysis.lane.weighbridge_tracks = [7]
+            app.deck_seen(pipeline, FrameTime(datetime.now(UTC), int(t * 1e9)))
+            rear.observe(_rear_frame("24R00123", "vn2", seed=k % 3), t)
+        app.emit_weigh(WeighCapture(lane=LANE, camera=GATE, wall_s=datetime.now(UTC).timestamp(), mono_s=8.0,
+                                    weight_kg=31_250.0, window_s=3.0, track_id=7, reason="joined"))
+        app.emit(lane, gate, Crossing("exit", 7, FrameTime(datetime.now(UTC), int(9e9))))
+        assert app.outbox.flush()
+    finally:
+        app.plates.stop()
+        app.outbox.close()
+    db = sqlite3.connect(tmp_path / "edge" / "outbox.sqlite")
+    events = [json.loads(row[0]) for row in db.execute("SELECT payload FROM events ORDER BY seq")]
+    db.close()
+    assert [e["type"] for e in events] == ["weigh", "exit"]
+    for event in events:
+        plates = [(p["text"], p["role"]) for p in event["plates"]]
+        assert plates == [("24C12345", "tractor"), ("24R00123", "trailer")], event["type"]
