@@ -1,8 +1,14 @@
 """A pinhole camera on a pole beside a lane, and the few bits of projective geometry the world needs.
 
-World coordinates are per camera: X across the road (metres, positive to the camera's right),
-Y up from the road surface, D along the road measured from the foot of the camera's pole
-towards the oncoming trucks. Trucks drive towards the camera, so their D decreases.
+World coordinates are per stretch of road (one for the queue camera, one for the gate): X across
+the road (metres, positive to the right of a camera facing the oncoming trucks), Y up from the
+road surface, D along the road measured from the foot of the camera's pole towards the oncoming
+trucks. Trucks drive towards the camera, so their D decreases.
+
+A camera that looks along the travel direction (the rear plate camera) is described in its own
+frame, the same conventions turned half round about the vertical at its pole (its D grows in the
+direction the trucks drive); `Camera` folds that turn into its pose, so it takes and projects
+points of the shared world like any other camera.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ class CameraMount:
     hfov_deg: float
     aim_distance_m: float  # the lane centre at this distance sits on the vertical image centre line
     bottom_distance_m: float  # the road at this distance touches the bottom image edge
+    looks_back: bool = False  # True: looks along the travel direction, at the backs of trucks
+    pole_d: float = 0.0  # D of the pole in the shared world (a camera looking back stands up the road)
 
 
 class Camera:
@@ -40,6 +48,19 @@ class Camera:
         self.yaw = math.atan2(-mount.lateral_m, mount.aim_distance_m)
         self.pitch = self._solve_pitch()
         self.rotation = self._rotation(self.yaw, self.pitch)
+        if mount.looks_back:
+            # Own frame = world turned half round at the pole: (x, y, d) -> (-x, y, pole_d - d). A rotation,
+            # not a mirror, so faces keep their winding and culling works unchanged.
+            self.rotation = self.rotation @ np.diag([-1.0, 1.0, -1.0])
+            self.centre = np.array([-mount.lateral_m, mount.height_m, mount.pole_d])
+
+    @property
+    def looks_back(self) -> bool:
+        return self.mount.looks_back
+
+    def distance_along(self, d: float) -> float:
+        """How far down the road from the pole, in the direction the camera looks, a world D lies."""
+        return self.mount.pole_d - d if self.mount.looks_back else d
 
     @staticmethod
     def _rotation(yaw: float, pitch: float) -> np.ndarray:

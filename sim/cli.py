@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--noise", type=float, default=None, help="sensor noise sigma in grey levels (default by light)")
     g.add_argument("--no-motion-blur", action="store_true", help="keep moving trucks sharp")
     g.add_argument("--glare", action="store_true", help="sun glare by day, strong headlight bloom at dusk/night")
+    g.add_argument(
+        "--rear-camera",
+        action="store_true",
+        help="add a rear plate camera per lane (lane-N-rear, at the gate camera's size): backs of trucks on the deck",
+    )
     g.add_argument("--jpeg-quality", type=int, default=0, help="pass frames through JPEG at this quality (0: off)")
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -100,6 +105,7 @@ def _generate(args: argparse.Namespace) -> int:
             motion_blur=not args.no_motion_blur,
             glare=args.glare,
             jpeg_quality=args.jpeg_quality,
+            rear_camera=args.rear_camera,
         )
     except ValidationError as exc:
         for err in exc.errors():
@@ -123,7 +129,7 @@ def _generate(args: argparse.Namespace) -> int:
     except (OSError, RuntimeError) as exc:
         print(f"lanewatch-sim generate: {exc}", file=sys.stderr)
         return 1
-    cams = opts.lanes * 2 if opts.video else 0
+    cams = opts.lanes * (3 if opts.rear_camera else 2) if opts.video else 0
     rate = (
         f", rendering {summary.frames * cams / summary.render_s:.0f} frames/s" if cams and summary.render_s > 0 else ""
     )

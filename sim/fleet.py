@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from sim.plate_text import PlateNumber, cn_plate, vn_plate
+from sim.plate_text import PlateNumber, cn_plate, rear_format, vn_plate
 
 Kind = Literal["rigid_small", "rigid_box", "rigid_tarp", "tractor_container", "tractor_reefer"]
 KINDS: tuple[Kind, ...] = ("rigid_small", "rigid_box", "rigid_tarp", "tractor_container", "tractor_reefer")
@@ -138,3 +138,8 @@ def make_truck(rng: np.random.Generator, direction: str) -> TruckSpec:
         reaction_s=float(rng.uniform(0.6, 1.8)),
         headlight_style=int(rng.integers(3)),
     )
+
+
+def rear_plate(spec: TruckSpec) -> PlateNumber:
+    """The plate on the truck's back: a tractor's trailer plate, or a rigid truck's own number in rear format."""
+    return spec.plates[1] if len(spec.plates) > 1 else rear_format(spec.plates[0])

@@ -42,10 +42,15 @@ def build_renderers(world: World) -> dict[tuple[str, str], CameraRenderer]:
     look = make_look(o.light, o.weather)
     out: dict[tuple[str, str], CameraRenderer] = {}
     for lane in world.lanes:
-        for r, role in enumerate(ROLES):
+        for r, role in enumerate(world.roles):
             rng = np.random.default_rng(np.random.SeedSequence([o.seed, lane.index, 10 + r]))
             camera = world.cameras[role]
-            background = render_background(camera, role, look, rng)
+            if role == "rear":
+                # The gate camera's scenery stream: the rear camera sees the same trees and road texture.
+                scenery = np.random.default_rng(np.random.SeedSequence([o.seed, lane.index, 10 + ROLES.index("gate")]))
+                background = render_background(camera, role, look, scenery)
+            else:
+                background = render_background(camera, role, look, rng)
             effects = Effects(camera.width, camera.height, look, o.sensor_noise, o.glare, rng)
             out[(lane.lane_id, role)] = CameraRenderer(
                 camera, role, look, background, effects, o.jpeg_quality, o.motion_blur

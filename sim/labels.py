@@ -12,9 +12,12 @@ from typing import Any
 import numpy as np
 
 from sim.camera import NEAR_Z, Camera
+from sim.fleet import rear_plate
+from sim.layout import GATE
 from sim.plate_image import plate_size_m
+from sim.scene import SIGNAL_POST
 from sim.traffic import Seen
-from sim.truck_geometry import Box, plate_quad
+from sim.truck_geometry import Box, Cuboid, cuboids_box, plate_quad, rear_plate_quad
 
 PLATE_MIN_VISIBLE = 0.6  # a plate less visible than this gets no box
 TRUCK_LABEL_MIN_VISIBLE = 0.25  # trucks hidden more than this are left out of YOLO labels
@@ -54,8 +57,13 @@ def _clip(b: Box, camera: Camera) -> Box | None:
 
 def _plate_box(camera: Camera, s: Seen, covers: list[Box]) -> Box | None:
     spec = s.truck.spec
-    w, h = plate_size_m(spec.plates[0])
-    cam = camera.to_camera(plate_quad(spec, s.truck.d, w, h))
+    if camera.looks_back:
+        w, h = plate_size_m(rear_plate(spec))
+        quad = rear_plate_quad(spec, s.truck.d, w, h)
+    else:
+        w, h = plate_size_m(spec.plates[0])
+        quad = plate_quad(spec, s.truck.d, w, h)
+    cam = camera.to_camera(quad)
     if (cam[:, 2] < NEAR_Z).any():
         return None
     px = camera.image_of(cam)
@@ -69,10 +77,16 @@ def _plate_box(camera: Camera, s: Seen, covers: list[Box]) -> Box | None:
 
 
 def frame_objects(camera: Camera, seen: list[Seen]) -> list[dict[str, Any]]:
-    """Objects of one frame, nearest truck first."""
+    """Objects of one frame, nearest truck first; the rear camera's plate is the rear plate."""
     out: list[dict[str, Any]] = []
     covers: list[Box] = []
-    for s in sorted(seen, key=lambda s: s.truck.d):
+    back = camera.looks_back
+    post_added = not back
+    for s in sorted(seen, key=(lambda s: -s.truck.d) if back else (lambda s: s.truck.d)):
+        if not post_added and s.truck.d < GATE.gate_d:
+            # The rear camera stands close behind the gate signal: its post hides what lies past the gate line.
+            covers.extend(signal_post_boxes(camera))
+            post_added = True
         full_area = area(s.full_box)
         visible = uncovered_area(s.box, covers) / full_area if full_area > 0 else 0.0
         plate = _plate_box(camera, s, covers)
@@ -81,11 +95,22 @@ def frame_objects(camera: Camera, seen: list[Seen]) -> list[dict[str, Any]]:
                 "truck": s.truck.id,
                 "box": _r(s.box),
                 "plate_box": _r(plate) if plate else None,
-                "plate_text": s.truck.spec.plates[0].text,
+                "plate_text": rear_plate(s.truck.spec).text if back else s.truck.spec.plates[0].text,
                 "visible_fraction": round(min(1.0, max(0.0, visible)), 3),
             }
         )
         covers.append(s.box)
+    return out
+
+
+def signal_post_boxes(camera: Camera) -> list[Box]:
+    """Image boxes (clipped to the frame) of the gate signal's pole and head."""
+    out = []
+    for bounds, _ in SIGNAL_POST:
+        x0, x1, y0, y1, d0, d1 = bounds
+        box, _ = cuboids_box(camera, [Cuboid(x0, x1, y0, y1, d0, d1)])
+        if box is not None:
+            out.append(box)
     return out
 
 

@@ -55,8 +55,34 @@ class GateLayout:
     gone_d: float = -3.0
 
 
-QUEUE = QueueLayout()
 GATE = GateLayout()
+
+
+@dataclass(frozen=True)
+class RearLayout:
+    """The rear plate camera (`--rear-camera`): beside the lane before the gate line, looking down the deck.
+
+    Its mount is in its own frame (D grows in the travel direction from its pole, lateral positive to
+    its right): a pole on the verge 5 m off the lane centre, on the gate signal's side, 5.5 m before
+    the gate line. From there it looks past the truck waiting at the red light and sees the backs of
+    the trucks standing on the deck, a tractor's 9 m away and a small rigid truck's 18 m. The sight
+    lines to the rear plates pass the signal post: on its lane side for tractors, on its far side for
+    rigid trucks (from 3.5 m off the lane the post hid the plates of some rigid trucks).
+    """
+
+    mount: CameraMount = CameraMount(
+        height_m=4.5,
+        lateral_m=-5.0,
+        hfov_deg=48.0,
+        aim_distance_m=14.0,
+        bottom_distance_m=7.6,
+        looks_back=True,
+        pole_d=GATE.gate_d + 5.5,
+    )
+
+
+QUEUE = QueueLayout()
+REAR = RearLayout()
 
 
 def _ground_quad(near_d: float, far_d: float, half_width: float) -> np.ndarray:
@@ -91,3 +117,9 @@ def gate_geometry(camera: Camera) -> dict[str, object]:
         "gate_line": _line(camera, GATE.gate_d),
         "exit_line": _line(camera, GATE.exit_d),
     }
+
+
+def rear_geometry(camera: Camera) -> dict[str, object]:
+    """The deck as the rear camera sees it (its near end, at the gate, is the bottom of the quad)."""
+    deck = _ground_quad(GATE.deck_near_d, GATE.deck_far_d, GATE.deck_half_width)
+    return {"weighbridge_zone": _polygon(camera, deck)}

@@ -63,6 +63,11 @@ class GenerateOptions(BaseModel):
     )
     motion_blur: bool = Field(default=True, description="blur moving trucks along their motion")
     glare: bool = Field(default=False, description="sun glare by day, strong headlight bloom at dusk and night")
+    rear_camera: bool = Field(
+        default=False,
+        description="add a rear plate camera per lane (lane-N-rear, the gate camera's frame size) that sees the"
+        " backs of trucks on the deck and their rear plates",
+    )
     jpeg_quality: int = Field(
         default=0, ge=0, le=100, description="0: off; otherwise pass each frame through JPEG at this quality"
     )
@@ -84,8 +89,8 @@ class GenerateOptions(BaseModel):
         return self
 
     def frame_size(self, role: str) -> tuple[int, int]:
-        """(width, height) of one camera role's frames: the gate camera may have its own, larger size."""
-        if role == "gate" and self.gate_width is not None and self.gate_height is not None:
+        """(width, height) of one camera role's frames: the plate cameras (gate, rear) may have a larger size."""
+        if role in ("gate", "rear") and self.gate_width is not None and self.gate_height is not None:
             return self.gate_width, self.gate_height
         return self.width, self.height
 

@@ -12,6 +12,7 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
+from sim.fleet import TruckSpec, rear_plate
 from sim.labels import yolo_lines
 from sim.traffic import EVENT_NAMES, Truck
 from sim.weighing import Reading
@@ -32,24 +33,36 @@ def event_json(world: World, frame: int | None) -> dict[str, Any] | None:
     return {"video_s": round(seconds, 3), "frame": frame, "utc": world.utc_at(seconds)}
 
 
+def plate_json(spec: TruckSpec, index: int, rear_camera: bool) -> dict[str, Any]:
+    """One registration of a truck; with the rear camera, which views show it and how the rear one is printed."""
+    p = spec.plates[index]
+    doc: dict[str, Any] = {
+        "text": p.text,
+        "printed": p.printed,
+        "country": p.country,
+        "rows": p.rows,
+        "role": p.role,
+        "visible": index == 0 or rear_camera,
+    }
+    if rear_camera:
+        front = index == 0
+        on_back = index == len(spec.plates) - 1  # a rigid truck's own number, or a tractor's trailer plate
+        doc["views"] = [v for v, shown in (("front", front), ("rear", on_back)) if shown]
+        if on_back:
+            back = rear_plate(spec)
+            doc["rear_printed"], doc["rear_rows"] = back.printed, back.rows
+    return doc
+
+
 def truck_json(world: World, tr: Truck) -> dict[str, Any]:
     spec = tr.spec
+    rear = world.opts.rear_camera
     doc: dict[str, Any] = {
         "truck": tr.id,
         "lane": tr.lane,
         "kind": spec.kind,
         "colour": spec.colour,
-        "plates": [
-            {
-                "text": p.text,
-                "printed": p.printed,
-                "country": p.country,
-                "rows": p.rows,
-                "role": p.role,
-                "visible": i == 0,
-            }
-            for i, p in enumerate(spec.plates)
-        ],
+        "plates": [plate_json(spec, i, rear) for i in range(len(spec.plates))],
         "weight_kg": spec.weight_kg,
     }
     for name in EVENT_NAMES:

@@ -86,3 +86,16 @@ def _cn_serial(rng: np.random.Generator, n: int) -> str:
     for pos in rng.choice(n, size=letters, replace=False):
         chars[int(pos)] = str(rng.choice(list(CN_LETTERS)))
     return "".join(chars)
+
+
+def rear_format(plate: PlateNumber) -> PlateNumber:
+    """The same registration in the two-row format trucks carry at the back (same normalised text).
+
+    Chinese large vehicles carry a one-row plate in front and a two-row one at the back (GA 36);
+    Vietnamese trucks likewise mostly carry the short two-row plate at the back. Large new-energy
+    plates have one format front and back.
+    """
+    if plate.rows == 2 or plate.style == "cn_new_energy":
+        return plate
+    printed = plate.printed.replace("-", "\n", 1) if plate.country == "VN" else plate.printed.replace("·", "\n", 1)
+    return PlateNumber(plate.text, printed, plate.country, 2, plate.role, plate.style)

@@ -15,10 +15,10 @@ from sim.camera import NEAR_Z, Camera, project_polygon
 from sim.effects import Effects
 from sim.layout import GATE
 from sim.look import Look
-from sim.scene import draw_props
+from sim.scene import draw_props, draw_signal_post
 from sim.traffic import LaneSim, Seen, Truck
 from sim.truck_model import TruckModel, build_model
-from sim.truck_sprite import CabSprite
+from sim.truck_sprite import BackSprite, CabSprite, MipSprite
 
 Lamp = tuple[float, float, float, float]  # x, y, radius x, radius y
 
@@ -41,9 +41,10 @@ class CameraRenderer:
         self.effects = effects
         self.jpeg_quality = jpeg_quality
         self.motion_blur = motion_blur
-        # Sprites are drawn sharp enough for the nearest distance a cab front is fully in view.
-        self.sprite_ppm = min(420.0, camera.fpx / (6.0 if role == "gate" else 9.0))
-        self.sprites: dict[str, CabSprite] = {}
+        # Sprites are drawn sharp enough for the nearest distance a cab front (or a back, for the rear
+        # camera) is fully in view.
+        self.sprite_ppm = min(420.0, camera.fpx / (9.0 if role == "queue" else 6.0))
+        self.sprites: dict[str, MipSprite] = {}
         self.models: dict[str, TruckModel] = {}
         self.last_bottom: dict[str, tuple[int, float]] = {}  # truck -> (frame, bottom edge of its cab front)
         self.buffer = np.empty_like(background)
@@ -52,16 +53,24 @@ class CameraRenderer:
         """The frame for the lane's current state; the returned array is reused by the next call."""
         img = self.buffer
         np.copyto(img, self.background)
-        seen = sorted(lane.seen[self.role], key=lambda s: -s.truck.d)
+        back = self.camera.looks_back
+        # Far first: towards the camera facing the oncoming trucks D falls, towards the rear camera it grows.
+        seen = sorted(lane.seen[self.role], key=(lambda s: s.truck.d) if back else (lambda s: -s.truck.d))
         blooms: list[Lamp] = []
-        props_drawn = self.role != "gate"
+        props_drawn = self.role == "queue"
+        post_drawn = not back  # the rear camera is close behind the signal post: it hides trucks past the gate
         for s in seen:
-            if not props_drawn and s.truck.d < GATE.exit_d + 0.2:
+            if not props_drawn and (s.truck.d >= GATE.exit_d if back else s.truck.d < GATE.exit_d + 0.2):
                 self._props(img, lane)
                 props_drawn = True
+            if not post_drawn and s.truck.d >= GATE.gate_d:
+                draw_signal_post(img, self.camera, self.look)
+                post_drawn = True
             self._truck(img, frame, s, blooms)
         if not props_drawn:
             self._props(img, lane)
+        if not post_drawn:
+            draw_signal_post(img, self.camera, self.look)
         for x, y, rx, ry in blooms:
             self.effects.headlight(img, x, y, rx, ry)
         self.effects.apply(img, frame)
@@ -79,14 +88,17 @@ class CameraRenderer:
         return img
 
     def _props(self, img: np.ndarray, lane: LaneSim) -> None:
-        draw_props(img, self.camera, self.look, lane.barrier_lift(lane.t), lane.signal_green)
+        # The rear camera sees the signal head from behind: no lamp.
+        draw_props(
+            img, self.camera, self.look, lane.barrier_lift(lane.t), lane.signal_green, signal=not self.camera.looks_back
+        )
 
     # ------------------------------------------------------------------ one truck
     def _truck(self, img: np.ndarray, frame: int, s: Seen, blooms: list[Lamp]) -> None:
         tr, cam = s.truck, self.camera
         model = self.models.get(tr.id)
         if model is None:
-            model = self.models[tr.id] = build_model(tr.spec, self.look, cam.mount.lateral_m)
+            model = self.models[tr.id] = build_model(tr.spec, self.look, float(cam.centre[0]), cam.looks_back)
         world = model.points.copy()
         world[:, 2] += tr.d
         cpts = cam.to_camera(world)
@@ -94,9 +106,16 @@ class CameraRenderer:
             self._fast(img, model, cam.image_of(cpts), cpts)
         else:
             self._clipped(img, model, world, cpts)
+        if cam.looks_back:
+            back_depth = cpts[model.back, 2]
+            if (back_depth > 0.6).all():
+                self._sprite(img, frame, tr, cam.image_of(cpts[model.back]), float(back_depth.mean()), BackSprite)
+            else:
+                self._fill(img, project_polygon(cam, world[model.back]), model.back_colour)
+            return
         front_depth = cpts[model.front, 2]
         if (front_depth > 0.6).all():
-            self._front_sprite(img, frame, tr, cam.image_of(cpts[model.front]), float(front_depth.mean()))
+            self._sprite(img, frame, tr, cam.image_of(cpts[model.front]), float(front_depth.mean()), CabSprite)
         else:
             self._fill(img, project_polygon(cam, world[model.front]), model.front_colour)
         if self.look.lamps_on:
@@ -138,10 +157,13 @@ class CameraRenderer:
         if len(pts) >= 3:
             cv2.fillConvexPoly(img, np.round(pts * 16).astype(np.int32), colour, lineType=cv2.LINE_AA, shift=4)
 
-    def _front_sprite(self, img: np.ndarray, frame: int, tr: Truck, quad: np.ndarray, depth: float) -> None:
+    def _sprite(
+        self, img: np.ndarray, frame: int, tr: Truck, quad: np.ndarray, depth: float, kind: type[CabSprite | BackSprite]
+    ) -> None:
+        """Warp the truck's face picture (cab front or back) onto its projected quad."""
         sprite = self.sprites.get(tr.id)
         if sprite is None:
-            sprite = self.sprites[tr.id] = CabSprite(tr.spec, self.look, self.sprite_ppm)
+            sprite = self.sprites[tr.id] = kind(tr.spec, self.look, self.sprite_ppm)
         ppm = self.camera.fpx / depth
         bottom = float(quad[2:, 1].mean())
         blur = 0.0

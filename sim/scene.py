@@ -20,6 +20,10 @@ from sim.look import Look
 ASPHALT = 88.0
 SHOULDER = 128.0
 _POLE_STEP = 26.0
+SIGNAL_POST: tuple[tuple[tuple[float, ...], tuple[int, int, int]], ...] = (
+    ((2.55, 2.65, 0.0, 3.2, GATE.gate_d, GATE.gate_d + 0.1), (60, 60, 60)),  # pole
+    ((2.45, 2.75, 3.2, 4.0, GATE.gate_d - 0.05, GATE.gate_d + 0.2), (30, 30, 30)),  # head
+)
 
 
 def _ground_xd(camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -35,6 +39,8 @@ def _ground_xd(camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dz = r[0, 2] * uu + r[1, 2] * vv + r[2, 2]
     hits = dy < -1e-4
     t = np.where(hits, -camera.mount.height_m / np.where(hits, dy, -1.0), 1e4)
+    if camera.looks_back:
+        return float(camera.centre[0]) + t * dx, float(camera.centre[2]) + t * dz, hits
     return (camera.mount.lateral_m + t * dx), t * dz, hits
 
 
@@ -100,7 +106,8 @@ def _ground(camera: Camera, role: str, look: Look, rng: np.random.Generator) -> 
             colour[yellow] = (0, 190, 230)
     colour[white] = 0.35 * colour[white] + 0.65 * np.array([225, 228, 228])
     # Haze with distance.
-    fog = np.clip((D - 60.0) / 250.0, 0, 0.6)[:, :, None]
+    ahead = D if not camera.looks_back else float(camera.mount.pole_d) - D  # distance down the camera's view
+    fog = np.clip((ahead - 60.0) / 250.0, 0, 0.6)[:, :, None]
     colour = (colour * (1 - fog) + np.array([185, 180, 170]) * fog).astype(np.float32)
     colour[~hits] = (200, 185, 170)
     img = look.image(np.clip(colour, 0, 255).astype(np.uint8))
@@ -173,7 +180,11 @@ def facing(camera: Camera, poly: np.ndarray) -> bool:
 def draw_box(
     img: np.ndarray, camera: Camera, look: Look, bounds: tuple[float, ...], colour: tuple[int, int, int]
 ) -> None:
-    for poly, shade in _cuboid_faces(*bounds):
+    faces = _cuboid_faces(*bounds)
+    if camera.looks_back:
+        x0, x1, y0, y1, _, d1 = bounds
+        faces.append((np.array([[x1, y1, d1], [x0, y1, d1], [x0, y0, d1], [x1, y0, d1]]), 0.9))  # back
+    for poly, shade in faces:
         if facing(camera, poly):
             fill_world_polygon(img, camera, poly, look.colour(tuple(int(min(255, c * shade)) for c in colour)))  # type: ignore[arg-type]
 
@@ -199,12 +210,14 @@ def _upright(img: np.ndarray, camera: Camera, role: str, look: Look, rng: np.ran
         items.append(
             (GATE.exit_d, (-2.65, -2.3, 0.0, 1.1, GATE.exit_d, GATE.exit_d + 0.35), (40, 40, 200))
         )  # barrier post
-        items.append((GATE.gate_d, (2.55, 2.65, 0.0, 3.2, GATE.gate_d, GATE.gate_d + 0.1), (60, 60, 60)))  # signal pole
-        items.append((GATE.gate_d, (2.45, 2.75, 3.2, 4.0, GATE.gate_d - 0.05, GATE.gate_d + 0.2), (30, 30, 30)))
-    for _, bounds, colour in sorted(items, key=lambda it: -it[0]):
+        if not camera.looks_back:  # the rear camera stands close behind the signal: drawn over trucks, per frame
+            items.extend((GATE.gate_d, bounds, colour) for bounds, colour in SIGNAL_POST)
+    for _, bounds, colour in sorted(items, key=lambda it: -camera.distance_along(it[0])):
         draw_box(img, camera, look, bounds, colour)
-    for x, y, d, r in sorted(crowns, key=lambda c: -c[2]):
+    for x, y, d, r in sorted(crowns, key=lambda c: -camera.distance_along(c[2])):
         _crown(img, camera, look, x, y, d, r)
+    if camera.looks_back:
+        return  # the booth's window and the lamps' undersides face the other way
     booth = (-4.4, -3.0, 12.5) if role == "queue" else (-5.4, -3.9, 10.0)
     window = np.array(
         [
@@ -223,6 +236,12 @@ def _upright(img: np.ndarray, camera: Camera, role: str, look: Look, rng: np.ran
                 np.array([[1.7, 7.79, pd], [2.3, 7.79, pd], [2.3, 7.79, pd + 0.3], [1.7, 7.79, pd + 0.3]]),
                 (200, 240, 255),
             )
+
+
+def draw_signal_post(img: np.ndarray, camera: Camera, look: Look) -> None:
+    """The gate signal's pole and head (the lamp is a prop)."""
+    for bounds, colour in SIGNAL_POST:
+        draw_box(img, camera, look, bounds, colour)
 
 
 def _crown(img: np.ndarray, camera: Camera, look: Look, x: float, y: float, d: float, r: float) -> None:
@@ -247,8 +266,10 @@ def render_background(camera: Camera, role: str, look: Look, rng: np.random.Gene
 
 
 # ---------------------------------------------------------------------- moving props
-def draw_props(img: np.ndarray, camera: Camera, look: Look, barrier_lift: float, signal_green: bool) -> None:
-    """Barrier arm (0 closed .. 1 up) and the gate signal lamp, drawn each frame on the gate view."""
+def draw_props(
+    img: np.ndarray, camera: Camera, look: Look, barrier_lift: float, signal_green: bool, signal: bool = True
+) -> None:
+    """Barrier arm (0 closed .. 1 up) and (`signal`) the gate signal lamp, drawn each frame on the gate view."""
     pivot = np.array([-2.3, 1.0, GATE.exit_d + 0.17])
     angle = math.radians(80.0 * barrier_lift)
     length = 4.6
@@ -260,6 +281,8 @@ def draw_props(img: np.ndarray, camera: Camera, look: Look, barrier_lift: float,
         colour = (40, 40, 210) if i % 2 == 0 else (235, 235, 235)
         quad = np.array([a + [0, 0.06, 0], b + [0, 0.06, 0], b - [0, 0.06, 0], a - [0, 0.06, 0]])
         fill_world_polygon(img, camera, quad, look.colour(colour))
+    if not signal:
+        return
     lamp = np.array(
         [
             [2.5, 3.9, GATE.gate_d - 0.06],

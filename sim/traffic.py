@@ -61,6 +61,7 @@ class Truck:
     full_box: Box | None = None
     _box_at: float | None = None
     sides: dict[str, float] = field(default_factory=dict)
+    rear_view: tuple[float, Box | None, Box | None] | None = None  # (d, box, full box) in the rear camera
 
     @property
     def rear(self) -> float:
@@ -117,7 +118,7 @@ class LaneSim:
         self.signal_green = False
         self.barrier_open_at: float | None = None
         self.barrier_close_at: float | None = None
-        self.seen: dict[str, list[Seen]] = {"queue": [], "gate": []}
+        self.seen: dict[str, list[Seen]] = {role: [] for role in cameras}
         self.indicator = Indicator(np.random.default_rng(np.random.SeedSequence([seed, index, 2])))
         self._next_sample = 0
         self.t = 0.0
@@ -320,6 +321,19 @@ class LaneSim:
             if tr.box is not None and tr.full_box is not None:
                 seen_g.append(Seen(tr, tr.box, tr.full_box))
         self.seen = {"queue": seen_q, "gate": seen_g}
+        if "rear" in self.cameras:
+            self.seen["rear"] = self._seen_from_behind()
+
+    def _seen_from_behind(self) -> list[Seen]:
+        """The gate stretch's trucks as the rear camera sees them (it times no events)."""
+        out: list[Seen] = []
+        for tr in self.gate:
+            if tr.rear_view is None or tr.rear_view[0] != tr.d:
+                tr.rear_view = (tr.d, *image_box(self.cameras["rear"], tr.spec, tr.d))
+            _, box, full = tr.rear_view
+            if box is not None and full is not None:
+                out.append(Seen(tr, box, full))
+        return out
 
     @property
     def queue_len(self) -> int:

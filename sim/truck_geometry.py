@@ -54,6 +54,22 @@ class Cuboid:
         }
 
 
+def back_quad(spec: TruckSpec, d: float) -> np.ndarray:
+    """The truck's back, road to roof, as seen from behind: top-left, top-right, bottom-right, bottom-left.
+
+    Seen from behind, the image left is the truck's right (+X), hence the order.
+    """
+    s, x = spec.shape, spec.lateral_m
+    dd = d + s.length
+    x0, x1 = x - s.width / 2, x + s.width / 2
+    return np.array([[x1, s.body_height, dd], [x0, s.body_height, dd], [x0, 0.0, dd], [x1, 0.0, dd]])
+
+
+def rear_plate_centre(spec: TruckSpec) -> tuple[float, float]:
+    """(X, height) of the rear plate's centre: centred on the rear bar, below the load floor."""
+    return spec.lateral_m, spec.shape.body_bottom - 0.25
+
+
 def cab(spec: TruckSpec, d: float) -> Cuboid:
     s, x = spec.shape, spec.lateral_m
     return Cuboid(x - s.width / 2, x + s.width / 2, 0.0, s.cab_height, d, d + s.cab_length)
@@ -79,6 +95,20 @@ def plate_quad(spec: TruckSpec, d: float, width_m: float, height_m: float) -> np
     )
 
 
+def rear_plate_quad(spec: TruckSpec, d: float, width_m: float, height_m: float) -> np.ndarray:
+    """The rear plate's corners, as seen from behind: top-left, top-right, bottom-right, bottom-left."""
+    cx, cy = rear_plate_centre(spec)
+    dd = d + spec.shape.length + 0.01  # a hair behind the back
+    return np.array(
+        [
+            [cx + width_m / 2, cy + height_m / 2, dd],
+            [cx - width_m / 2, cy + height_m / 2, dd],
+            [cx - width_m / 2, cy - height_m / 2, dd],
+            [cx + width_m / 2, cy - height_m / 2, dd],
+        ]
+    )
+
+
 def _clipped_image_points(camera: Camera, corners: np.ndarray) -> np.ndarray:
     cam = camera.to_camera(corners)
     z = cam[:, 2]
@@ -96,10 +126,18 @@ def _clipped_image_points(camera: Camera, corners: np.ndarray) -> np.ndarray:
 
 def image_box(camera: Camera, spec: TruckSpec, d: float) -> tuple[Box | None, Box | None]:
     """(box clipped to the frame or None when out of view, the unclipped box or None when behind the lens)."""
-    pts = [
-        _clipped_image_points(camera, cab(spec, d).corners()),
-        _clipped_image_points(camera, body(spec, d).corners()),
-    ]
+    parts = [cab(spec, d), body(spec, d)]
+    if camera.looks_back:
+        # From behind, the rear wheels and bar below the load floor are part of the truck's outline.
+        s, x = spec.shape, spec.lateral_m
+        rear = d + s.length
+        parts.append(Cuboid(x - s.width / 2, x + s.width / 2, 0.0, s.body_bottom, rear - 0.01, rear))
+    return cuboids_box(camera, parts)
+
+
+def cuboids_box(camera: Camera, cuboids: list[Cuboid]) -> tuple[Box | None, Box | None]:
+    """(box clipped to the frame or None when out of view, the unclipped box or None) of some cuboids."""
+    pts = [_clipped_image_points(camera, c.corners()) for c in cuboids]
     allp = np.vstack([p for p in pts if len(p)]) if any(len(p) for p in pts) else np.zeros((0, 2))
     if not len(allp):
         return None, None

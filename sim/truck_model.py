@@ -13,7 +13,7 @@ import numpy as np
 
 from sim.fleet import CAB_COLOURS, TruckSpec
 from sim.look import Look
-from sim.truck_geometry import Cuboid, body, cab
+from sim.truck_geometry import Cuboid, back_quad, body, cab
 from sim.truck_sprite import headlight_boxes
 
 _SHADES = {"front": 0.92, "top": 1.08, "left": 0.72, "right": 0.8}
@@ -37,6 +37,8 @@ class TruckModel:
     front_colour: tuple[int, int, int] = (0, 0, 0)
     headlights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     beam: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))  # left, right, near, far on the road
+    back: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))  # back TL, TR, BR, BL seen from behind
+    back_colour: tuple[int, int, int] = (0, 0, 0)
     _pts: list[list[float]] = field(default_factory=list)
 
     def add_points(self, pts: list[list[float]] | np.ndarray) -> np.ndarray:
@@ -91,7 +93,10 @@ def _wheels(model: TruckModel, spec: TruckSpec, side: float, start: float, until
             )
 
 
-def build_model(spec: TruckSpec, look: Look, camera_x: float) -> TruckModel:
+def build_model(spec: TruckSpec, look: Look, camera_x: float, from_behind: bool = False) -> TruckModel:
+    """The truck for a camera at world X `camera_x`; `from_behind` for a camera looking at its back."""
+    if from_behind:
+        return _build_rear_model(spec, look, camera_x)
     m = TruckModel()
     bd, cb = body(spec, 0.0), cab(spec, 0.0)
     side = visible_side(spec, camera_x)
@@ -137,4 +142,30 @@ def build_model(spec: TruckSpec, look: Look, camera_x: float) -> TruckModel:
     m.headlights = m.add_points([[left + (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, -0.02] for b in headlight_boxes(spec)])
     x = spec.lateral_m
     m.beam = m.add_points([[x - 2.2, 0.0, -5.0], [x + 2.2, 0.0, -5.0], [x, 0.0, -0.5], [x, 0.0, -10.0]])
+    return m.done()
+
+
+def _build_rear_model(spec: TruckSpec, look: Look, camera_x: float) -> TruckModel:
+    """Seen from behind the cab is farthest, so it goes first; the back itself is a sprite (`back`)."""
+    m = TruckModel()
+    bd, cb = body(spec, 0.0), cab(spec, 0.0)
+    side = visible_side(spec, camera_x)
+    paint = CAB_COLOURS[spec.colour]
+    _cuboid(m, cb, paint, look, skip_front=True)
+    if side is not None:
+        _wheels(m, spec, side, 0.0, spec.shape.cab_length, look)
+    _cuboid(m, bd, spec.body_colour, look, skip_front=False)
+    if side is not None:
+        dark = look.colour(_shade(spec.body_colour, 0.55))
+        if spec.kind == "tractor_container":
+            step = 0.9
+            for k in range(int((bd.d1 - bd.d0) / step)):
+                dd = bd.d0 + step * (k + 0.5)
+                m.line([side, bd.y0 + 0.1, dd], [side, bd.y1 - 0.1, dd], dark)
+        elif spec.kind == "rigid_tarp":
+            for y in (bd.y0 + 0.7, bd.y0 + 1.6):
+                m.line([side, y, bd.d0], [side, y, bd.d1], dark)
+        _wheels(m, spec, side, spec.shape.body_start, 1e9, look)
+    m.back = m.add_points(back_quad(spec, 0.0))
+    m.back_colour = look.colour(_shade(spec.body_colour, 0.92))
     return m.done()

@@ -10,19 +10,19 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from sim.fleet import CAB_COLOURS, TruckSpec
+from sim.fleet import CAB_COLOURS, TruckSpec, rear_plate
 from sim.look import Look
 from sim.plate_image import plate_size_m, render_plate
+from sim.truck_geometry import rear_plate_centre
 
 MIN_LEVEL_WIDTH = 6
 
 
-class CabSprite:
-    """Mip levels of the cab front; level 0 at `px_per_m`."""
+class MipSprite:
+    """Mip levels of a face picture drawn at `px_per_m` (level 0)."""
 
-    def __init__(self, spec: TruckSpec, look: Look, px_per_m: float) -> None:
+    def __init__(self, base: np.ndarray, px_per_m: float) -> None:
         self.px_per_m = px_per_m
-        base = draw_cab_front(spec, look, px_per_m)
         self.levels = [base]
         while self.levels[-1].shape[1] // 2 >= MIN_LEVEL_WIDTH:
             self.levels.append(cv2.pyrDown(self.levels[-1]))
@@ -42,6 +42,20 @@ class CabSprite:
                 self._blurred.clear()
             self._blurred[key] = cv2.blur(self.levels[index], (1, kernel))
         return self._blurred[key]
+
+
+class CabSprite(MipSprite):
+    """The cab front (plate, grille, lights) for cameras facing the oncoming trucks."""
+
+    def __init__(self, spec: TruckSpec, look: Look, px_per_m: float) -> None:
+        super().__init__(draw_cab_front(spec, look, px_per_m), px_per_m)
+
+
+class BackSprite(MipSprite):
+    """The truck's back, road to roof (doors, rear bar, lights and the rear plate), for the rear camera."""
+
+    def __init__(self, spec: TruckSpec, look: Look, px_per_m: float) -> None:
+        super().__init__(draw_back(spec, look, px_per_m), px_per_m)
 
 
 def _m(v: float, ppm: float) -> int:
@@ -132,3 +146,76 @@ def draw_cab_front(spec: TruckSpec, look: Look, ppm: float) -> np.ndarray:
 def _plate_under(look: Look) -> Look:
     g = tuple(max(v, 0.55) for v in look.gain)
     return Look(look.light, look.weather, (g[0], g[1], g[2]), max(look.saturation, 0.8), look.lamps_on, look.exposure)
+
+
+def draw_back(spec: TruckSpec, look: Look, ppm: float) -> np.ndarray:
+    """The back as seen from behind (image left = the truck's right side); the rear plate at its real size."""
+    s = spec.shape
+    w, h = s.width, s.body_height
+    W, H = max(4, _m(w, ppm)), max(4, _m(h, ppm))
+
+    def box(img: np.ndarray, x0: float, y0: float, x1: float, y1: float, colour: tuple[int, int, int]) -> None:
+        # x from the image-left edge, y above the road (metres)
+        cv2.rectangle(img, (_m(x0, ppm), H - _m(y1, ppm)), (_m(x1, ppm) - 1, H - _m(y0, ppm) - 1), colour, -1)
+
+    def shade(c: tuple[int, int, int], k: float) -> tuple[int, int, int]:
+        return (int(min(255, c[0] * k)), int(min(255, c[1] * k)), int(min(255, c[2] * k)))
+
+    paint = spec.body_colour
+    img = np.empty((H, W, 3), dtype=np.uint8)
+    img[:] = (24, 24, 26)  # the dark underside between the wheels
+    floor = s.body_bottom
+    box(img, 0, floor, w, h, shade(paint, 0.92))
+    frame = shade(paint, 0.6)
+    if spec.kind == "rigid_tarp":
+        # A tarpaulin curtain: vertical folds and a lashing strap along the bottom.
+        x = 0.18
+        while x < w - 0.1:
+            box(img, x, floor + 0.1, x + 0.03, h - 0.08, shade(paint, 0.7))
+            x += 0.32
+        box(img, 0, floor, w, floor + 0.12, frame)
+        box(img, 0, h - 0.08, w, h, frame)
+    else:
+        # Two doors in a frame, a centre seam, vertical locking bars with handles, hinges at the edges.
+        box(img, 0, floor, w, floor + 0.1, frame)
+        box(img, 0, h - 0.14, w, h, frame)
+        box(img, 0, floor, 0.08, h, frame)
+        box(img, w - 0.08, floor, w, h, frame)
+        box(img, w / 2 - 0.015, floor + 0.1, w / 2 + 0.015, h - 0.14, frame)
+        bar = (170, 170, 168) if spec.kind != "rigid_small" else shade(paint, 0.5)
+        tractor = spec.kind.startswith("tractor")
+        bars = (0.45, w / 2 - 0.25, w / 2 + 0.25, w - 0.45) if tractor else (w / 2 - 0.2, w / 2 + 0.2)
+        for bx in bars:
+            box(img, bx - 0.02, floor + 0.12, bx + 0.02, h - 0.16, bar)
+            box(img, bx - 0.02, floor + 0.9, bx + 0.14, floor + 0.96, bar)
+        for hy in (floor + 0.4, h - 0.6):
+            for hx in (0.08, w - 0.2):
+                box(img, hx, hy, hx + 0.12, hy + 0.1, shade(paint, 0.45))
+        if spec.kind == "tractor_container":
+            for gx in np.arange(0.2, w - 0.1, 0.3):  # door corrugation
+                box(img, float(gx), floor + 0.15, float(gx) + 0.02, h - 0.2, shade(paint, 0.8))
+    # Wheels seen end-on at the sides, the rear under-run bar, tail lights, mud flaps.
+    tyre = (16, 16, 16)
+    box(img, 0.05, 0.0, 0.62, min(1.0, floor), tyre)
+    box(img, w - 0.62, 0.0, w - 0.05, min(1.0, floor), tyre)
+    box(img, 0.12, 0.1, 0.55, 0.45, (30, 30, 30))
+    box(img, w - 0.55, 0.1, w - 0.12, 0.45, (30, 30, 30))
+    bar_y = floor - 0.5
+    box(img, 0.25, bar_y - 0.08, w - 0.25, bar_y + 0.08, (70, 70, 72))
+    lamp_y = floor - 0.12
+    for lx in (0.12, w - 0.42):
+        box(img, lx, lamp_y - 0.08, lx + 0.3, lamp_y + 0.08, (30, 30, 150))
+        box(img, lx + 0.02, lamp_y - 0.06, lx + 0.14, lamp_y + 0.06, (40, 120, 220))
+    img = look.image(img)
+    if look.lamps_on:
+        for lx in (0.12, w - 0.42):
+            box(img, lx + 0.16, lamp_y - 0.06, lx + 0.28, lamp_y + 0.06, (60, 60, 255))
+    plate = rear_plate(spec)
+    pw, ph = plate_size_m(plate)
+    px, cy = rear_plate_centre(spec)
+    cx = w / 2 - (px - spec.lateral_m)  # seen from behind, the truck's +X is the picture's left
+    pimg = _plate_under(look).image(render_plate(plate, max(1, _m(pw, ppm)), max(1, _m(ph, ppm))))
+    r0, c0 = H - _m(cy + ph / 2, ppm), _m(cx - pw / 2, ppm)
+    r1, c1 = min(H, r0 + pimg.shape[0]), min(W, c0 + pimg.shape[1])
+    img[max(0, r0) : r1, max(0, c0) : c1] = pimg[max(0, -r0) : r1 - r0, max(0, -c0) : c1 - c0]
+    return img

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 
 from sim.camera import Camera
-from sim.layout import GATE, QUEUE, gate_geometry, queue_geometry
+from sim.layout import GATE, QUEUE, REAR, gate_geometry, queue_geometry, rear_geometry
 from sim.options import GenerateOptions, format_utc
 from sim.scenarios import SCENARIOS
 from sim.traffic import LaneSim
 from sim.weighing import Reading
 
-ROLES = ("queue", "gate")
+ROLES = ("queue", "gate")  # every run's cameras; `--rear-camera` adds "rear"
 
 
 def lane_id(index: int) -> str:
@@ -43,6 +43,11 @@ class World:
             "queue": queue_geometry(self.cameras["queue"]),
             "gate": gate_geometry(self.cameras["gate"]),
         }
+        self.roles: tuple[str, ...] = ROLES
+        if opts.rear_camera:
+            self.cameras["rear"] = Camera(REAR.mount, *opts.frame_size("rear"))
+            self.geometry["rear"] = rear_geometry(self.cameras["rear"])
+            self.roles = (*ROLES, "rear")
         per_lane = []
         for i in range(opts.lanes):
             rng = np.random.default_rng(np.random.SeedSequence([opts.seed, i, 0]))
@@ -71,7 +76,7 @@ class World:
         lanes = []
         for lane in self.lanes:
             cams = []
-            for role in ROLES:
+            for role in self.roles:
                 cid = camera_id(lane.lane_id, role)
                 cam = self.cameras[role]
                 cams.append(
