@@ -106,6 +106,7 @@ class EdgeRun:
     reads: int = 0
     accepted: int = 0
     rear_frames: int = 0  # rear plate camera frames looked at
+    rear_reads: int = 0  # deck views the rear plate cameras handed to the plate worker
 
 
 def lane_config(world: dict, world_dir: Path, lane: dict, rear_camera: bool) -> LaneConfig:
@@ -179,6 +180,7 @@ def run_edge(world_dir: Path, reader: PlateReader | None = None, rear_camera: bo
                 stop.set()
                 for source in sources:
                     source.join(timeout=5)
+                run.rear_reads += reading.queued if reading is not None else 0
     finally:
         stage.stop()
     run.plate_cpu_s = stage.stats.read_cpu_s
@@ -396,7 +398,7 @@ def rear_bench_rows(reader: PlateReader) -> list[dict]:
     total = PlateScore()
     rows: list[dict] = []
     read_s = 0.0
-    reads = rear_frames = 0
+    reads = rear_reads = 0
     for run in bench_runs("LANEWATCH_PLATES_REAR_RUNS", REAR_BENCH_RUNS, rear_camera=True):
         world = world_for(run)
         edge = run_edge(world, reader=reader, rear_camera=True)
@@ -406,7 +408,7 @@ def rear_bench_rows(reader: PlateReader) -> list[dict]:
         rows.append(_row(f"sim trailer plates exact, {run.name} (n={n})", _pct(right, n), "%", "report"))
         read_s += edge.plate_cpu_s
         reads += edge.reads
-        rear_frames += edge.rear_frames
+        rear_reads += edge.rear_reads
     for label, (right, n), target in (
         ("sim trailer plates exact (rear camera)", total.trailer_exact(), 95),
         ("sim tractor plates with role tractor", total.tractor_roles(), 95),
@@ -425,4 +427,5 @@ def rear_bench_rows(reader: PlateReader) -> list[dict]:
     trucks = max(1, len(total.trucks))
     rows.append(_row("sim ms CPU per plate read, front and rear", 1000 * read_s / max(1, reads), "ms"))
     rows.append(_row("sim reads per truck, front and rear", reads / trucks, "reads"))
+    rows.append(_row("sim rear camera reads per truck", rear_reads / trucks, "reads"))
     return rows

@@ -128,7 +128,7 @@ def test_rear_reads_are_paced_and_capped_per_truck(stage: PlateStage) -> None:
     config = {"read_interval_s": 2.0, "max_reads_per_truck": 2}
     rear = RearPlates(stage, LANE, _rear_camera(**config), GATE, deck, replay=True)
     queued = _rear(rear, deck, "24R00123", "vn2", track=3, times=[t / 2 for t in range(20)])  # 10 s
-    assert queued == 2 and stage.status(LANE).attempted == 2
+    assert queued == rear.queued == 2 and stage.status(LANE).attempted == 2
 
 
 def test_a_deck_zone_outside_the_frame_reads_nothing(stage: PlateStage) -> None:

@@ -83,6 +83,7 @@ class RearPlates:
         self.replay = replay  # a replay waits for each read instead of dropping it while the reader is busy
         self.zone = np.asarray(camera.geometry.weighbridge_zone, float)
         self._trucks: dict[int, _Truck] = {}
+        self.queued = 0  # deck views handed to the plate worker (for logs and the benchmark)
         self._last_s: float | None = None
         self._warned_outside = False
         stage.bind_rear(lane, deck_camera, camera.id)
@@ -117,6 +118,7 @@ class RearPlates:
             state = self._trucks[truck] = _Truck(now_s)
         state.last_s = now_s
         state.reads += 1
+        self.queued += 1
         return True
 
     def region(self, width: int, height: int) -> tuple[int, int, int, int] | None:
