@@ -10,6 +10,12 @@ scored on the plate its exit event carries.
 Seeds: 60–63 were used for tuning the plate stage (and 3, 5, 41 before them); 43 is the test's run
 and 101–102 the benchmark's extra runs, never looked at while tuning. Other seeds for the benchmark:
 `LANEWATCH_PLATES_SIM_RUNS="101:480:4,102:480:4"` (seed:seconds:lanes, comma-separated).
+
+With `--rear-camera` each lane also has a rear plate camera (the backs of trucks on the deck),
+configured as an installer would (`rear_plates:` bound to the gate camera, the deck camera) and
+replayed in step with the gate camera; its exit events are scored on the trailer plates and the
+roles too. The rear join was developed on seeds 70 and 71; 44 (tests/test_plates_rear_sim.py),
+103 and 104 were not looked at before their figures were taken (`LANEWATCH_PLATES_REAR_RUNS`).
 """
 
 from __future__ import annotations
