@@ -10,7 +10,9 @@ Four sources:
 - synthetic trucks approaching the camera (plates drawn by tests/plate_synth.py), each a track
   whose frames go through `LanePlates` exactly as on the edge: gates, pacing, voting;
 - the simulator's `plates` scenario (1080p gate camera; seed 43 and fresh seeds) through the edge's detector,
-  tracker, lane logic and plate stage, scored on each exit event's plates (bench/plates_sim.py).
+  tracker, lane logic and plate stage, scored on each exit event's plates (bench/plates_sim.py); and
+  the same with each lane's rear plate camera (`--rear-camera`: seeds 44, 103, 104), scored on the
+  trailer plates and the roles.
 
 CPU is process time (all threads), so thread counts do not flatter either side.
 """
@@ -224,7 +226,7 @@ def _synthetic_rows(reader: PlateReader, naive: Naive) -> list[dict]:
 
 def _sim_rows(reader: PlateReader, naive: Naive) -> list[dict]:
     """The simulator's trucks through the edge's own analysis and plate stage (bench/plates_sim.py)."""
-    from bench.plates_sim import bench_rows
+    from bench.plates_sim import bench_rows, rear_bench_rows
 
     def naive_ms_per_frame(video: Path) -> float:
         """RapidOCR over whole frames spread over the run: CPU per frame."""
@@ -239,7 +241,7 @@ def _sim_rows(reader: PlateReader, naive: Naive) -> list[dict]:
         capture.release()
         return float(np.mean(spent)) if spent else float("nan")
 
-    return bench_rows(reader, naive_ms_per_frame)
+    return bench_rows(reader, naive_ms_per_frame) + rear_bench_rows(reader)
 
 
 def run() -> list[dict]:

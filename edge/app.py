@@ -14,7 +14,9 @@ from edge.detect import Detector, detector_factory
 from edge.lane import Crossing, FrameTime
 from edge.outbox import TRACKS_PER_RUN, Outbox
 from edge.plates.stage import PlateStage, camera_plates
+from edge.rear_camera import RearCameraPipeline
 from edge.sources import FrameSource
+from edge.weighbridge.deck import DeckLog
 from edge.weighbridge.lane import LaneWeighbridge, WeighCapture
 from lanewatch import contract
 from lanewatch.clock import ClockWatch
@@ -91,7 +93,12 @@ class EdgeApp:
                                    repair_after_s=config.outbox.repair_after_s)
         self.publisher.on_progress = self.watchdog.register("publisher", config.watchdog.stall_after_s).beat
         self.pipelines = [CameraPipeline(self, lane, cam, make_detector())
-                          for lane in config.lanes for cam in lane.cameras]
+                          for lane in config.lanes for cam in lane.cameras if cam.rear_plates is None]
+        # Which truck stands on each lane's deck, per deck-camera frame: for the weights and the rear plates.
+        self.decks = {lane.id: DeckLog() for lane in config.lanes
+                      if lane.deck_camera is not None and (lane.weighbridge or lane.rear_camera)}
+        self.rear_pipelines = [RearCameraPipeline(self, lane, lane.rear_camera, self.decks[lane.id])
+                               for lane in config.lanes if lane.rear_camera is not None]
         self._last_alarm: str | None = None
         self.clock = ClockWatch()  # the OS's sync state is re-read in the background every few seconds
         self.weighbridges = {lane.id: self._weighbridge(lane) for lane in config.lanes if lane.weighbridge}
@@ -104,22 +111,24 @@ class EdgeApp:
         assert lane.weighbridge is not None and lane.deck_camera is not None  # LaneConfig checked both
         deck = next(p for p in self.pipelines if p.camera is lane.deck_camera)
         return LaneWeighbridge(lane.id, lane.weighbridge, deck.camera.id, self.emit_weigh,
-                               camera_alive=deck.thread.is_alive)
+                               camera_alive=deck.thread.is_alive, deck=self.decks[lane.id])
 
     def deck_seen(self, pipeline: CameraPipeline, at: FrameTime) -> None:
         """Called by each camera thread after a frame: the deck camera's trucks on the deck (one append)."""
-        weighbridge = self.weighbridges.get(pipeline.lane.id)
-        if weighbridge is not None and weighbridge.camera == pipeline.camera.id:
-            weighbridge.deck.note(at.mono_ns / 1e9, pipeline.analysis.lane.weighbridge_tracks)
+        deck = self.decks.get(pipeline.lane.id)
+        if deck is not None and pipeline.camera is pipeline.lane.deck_camera:
+            deck.note(at.mono_ns / 1e9, pipeline.analysis.lane.weighbridge_tracks)
 
     def emit_weigh(self, capture: WeighCapture) -> None:
         """A truck's stable weight, through the same outbox as the line crossings (from the weighbridge thread)."""
         event_id, clock, c = uuid7(), self.clock_state(), capture
+        plates = (self.plates.plates_for(c.lane, c.camera, c.track_id, final=False)
+                  if self.plates is not None and c.track_id is not None else ())
         self.outbox.submit(lambda seq: WeighEvent(
             id=event_id, seq=seq, site=self.config.site, lane=c.lane, edge=self.config.edge_id, camera=c.camera,
             ts=datetime.fromtimestamp(c.wall_s, UTC), mono_ms=max(0, int(c.mono_s * 1000)), clock=clock,
             track_id=None if c.track_id is None else self.track_base + c.track_id,
-            weight_kg=round(c.weight_kg, 3), window_s=round(c.window_s, 3),
+            weight_kg=round(c.weight_kg, 3), window_s=round(c.window_s, 3), plates=plates,
         ))
 
     def _stop_weighbridges(self) -> None:
@@ -129,7 +138,14 @@ class EdgeApp:
     def emit(self, lane: LaneConfig, camera: CameraConfig, crossing: Crossing) -> None:
         cls = EVENT_CLASSES[crossing.kind]
         pipe = next((p for p in self.pipelines if p.camera is camera), None)
-        plates = pipe.plates.for_event(crossing.track_id, final=crossing.kind == "exit") if pipe and pipe.plates else ()
+        final = crossing.kind == "exit"
+        if pipe is not None and pipe.plates is not None:
+            plates = pipe.plates.for_event(crossing.track_id, final=final)
+        elif self.plates is not None and lane.rear_camera is not None and camera is lane.deck_camera:
+            # A deck camera whose detector has no plate class: its trucks still get the rear camera's plates.
+            plates = self.plates.plates_for(lane.id, camera.id, crossing.track_id, final=final)
+        else:
+            plates = ()
         event_id = uuid7()
         fields = dict(
             id=event_id, site=self.config.site, lane=lane.id, edge=self.config.edge_id, camera=camera.id,
@@ -147,11 +163,14 @@ class EdgeApp:
             clock=self.clock_state(f"status/{lane.id}"),
             queue_occupancy=sum(p.analysis.lane.queue_occupancy for p in pipes),
             weighbridge_occupied=any(p.analysis.lane.weighbridge_tracks for p in pipes),
-            cameras={p.camera.id: p.health() for p in pipes},
+            cameras={p.camera.id: p.health() for p in [*pipes, *self._rear_of(lane)]},
             outbox=outbox,
             weighbridge=self.weighbridges[lane.id].health() if lane.id in self.weighbridges else None,
             plates=self.plates.status(lane.id) if self.plates else PlateCounters(),
         )
+
+    def _rear_of(self, lane: LaneConfig) -> list[RearCameraPipeline]:
+        return [p for p in self.rear_pipelines if p.lane is lane]
 
     def publish_status(self) -> None:
         outbox = self.outbox.health()
@@ -170,12 +189,13 @@ class EdgeApp:
         self.publisher.start()
         if self.plates is not None:
             self.plates.start()
-        for p in self.pipelines:
+        for p in [*self.pipelines, *self.rear_pipelines]:
             p.source.start()
             p.thread.start()
         for weighbridge in self.weighbridges.values():
             weighbridge.start()
-        log.info("edge %s/%s running %d camera(s)", self.config.site, self.config.edge_id, len(self.pipelines))
+        log.info("edge %s/%s running %d camera(s)", self.config.site, self.config.edge_id,
+                 len(self.pipelines) + len(self.rear_pipelines))
         self.watchdog.notifier.ready(f"{len(self.config.lanes)} lane(s), {len(self.pipelines)} camera(s)")
         deadline = self.config.watchdog.stall_after_s + self.config.status_interval_s
         status = self.watchdog.register("lane status", deadline)  # this loop below
@@ -192,7 +212,7 @@ class EdgeApp:
             self.watchdog.stop()
             self.watchdog.notifier.close()
             self.stop_event.set()
-            for p in self.pipelines:
+            for p in [*self.pipelines, *self.rear_pipelines]:
                 p.source.join(timeout=5)  # no OpenCV read may still run when the interpreter exits
                 p.thread.join(timeout=5)
             self._stop_weighbridges()

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import ByteSize, Field, ValidationInfo, field_validator, model_validator
 
+from edge.plates.rear import RearPlatesConfig
 from edge.plates.stage import PlateStageConfig
 from edge.weighbridge.config import WeighbridgeConfig
 from lanewatch.config import Section, resolve_path
@@ -164,6 +165,26 @@ class CameraConfig(Section):
     analysis_fps: float = Field(10.0, gt=0, le=60, description="frames per second given to the detector")
     geometry: GeometryConfig = GeometryConfig()
     tracking: TrackingConfig = TrackingConfig()
+    rear_plates: RearPlatesConfig | None = Field(
+        None,
+        description="this is the lane's rear plate camera: no truck detector runs on it; it reads the plate on the "
+        "back of the truck the deck camera sees alone on the weighbridge deck, inside geometry.weighbridge_zone "
+        "(the deck as this camera sees it). See docs/plates.md",
+    )
+
+    @model_validator(mode="after")
+    def _rear_plate_camera(self) -> CameraConfig:
+        if self.rear_plates is None:
+            return self
+        if not self.geometry.weighbridge_zone:
+            raise ValueError(f"camera {self.id}: a rear plate camera (rear_plates) needs geometry.weighbridge_zone, "
+                             "the weighbridge deck as this camera sees it")
+        unused = [name for name in ("queue_zone", "entry_line", "gate_line", "exit_line")
+                  if getattr(self.geometry, name) is not None]
+        if unused:
+            raise ValueError(f"camera {self.id}: a rear plate camera (rear_plates) tracks no trucks, so its "
+                             f"{', '.join(unused)} would never count anything; remove them")
+        return self
 
 
 class LaneConfig(Section):
@@ -172,7 +193,7 @@ class LaneConfig(Section):
     cameras: list[CameraConfig] = Field(min_length=1)
     weighbridge: WeighbridgeConfig | None = Field(
         None, description="the lane's weighbridge indicator (see docs/weighbridge.md); its weights are joined "
-        "with the truck the first camera with a weighbridge_zone sees on the deck",
+        "with the truck the first camera with a weighbridge_zone (and no rear_plates) sees on the deck",
     )
 
     @field_validator("id")
@@ -192,10 +213,43 @@ class LaneConfig(Section):
                                  "weighbridge's live readings cannot be joined with; drop start_utc")
         return self
 
+    @model_validator(mode="after")
+    def _rear_camera(self) -> LaneConfig:
+        rear = [c.id for c in self.cameras if c.rear_plates is not None]
+        if len(rear) > 1:
+            raise ValueError(f"lane {self.id}: one rear plate camera per lane, got {', '.join(rear)}")
+        if rear:
+            deck = self.deck_camera
+            if deck is None:
+                raise ValueError(f"lane {self.id}: rear plate camera {rear[0]} needs a deck camera in the lane: a "
+                                 "camera with a detector and geometry.weighbridge_zone, which says which truck "
+                                 "stands on the deck")
+            for cam in (self.rear_camera, deck):
+                assert cam is not None
+                if isinstance(cam.source, FileSource) and not cam.source.realtime:
+                    raise ValueError(f"camera {cam.id}: the rear plate camera is joined with the deck camera by time, "
+                                     "so both must run in real time; set source.realtime: true")
+            if _timebase(deck) != _timebase(self.rear_camera):
+                raise ValueError(f"cameras {deck.id} and {rear[0]}: the rear plate camera is joined with the deck "
+                                 "camera by time, so both must be stamped alike (source.start_utc on both, equal, "
+                                 "or on neither)")
+        return self
+
     @property
     def deck_camera(self) -> CameraConfig | None:
-        """The first camera that watches the weighbridge deck."""
-        return next((c for c in self.cameras if c.geometry.weighbridge_zone), None)
+        """The first camera with a detector that watches the weighbridge deck."""
+        return next((c for c in self.cameras if c.geometry.weighbridge_zone and c.rear_plates is None), None)
+
+    @property
+    def rear_camera(self) -> CameraConfig | None:
+        """The lane's rear plate camera, if it has one."""
+        return next((c for c in self.cameras if c.rear_plates is not None), None)
+
+
+def _timebase(camera: CameraConfig | None) -> datetime | None:
+    """A file replay stamped from `start_utc` runs on file time; everything else on the monotonic clock."""
+    source = camera.source if camera is not None else None
+    return source.start_utc if isinstance(source, FileSource) else None
 
 
 class MotionDetectorConfig(Section):
@@ -303,4 +357,12 @@ class EdgeConfig(Section):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
                 raise ValueError(f"{kind} ids must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _rear_cameras_read(self) -> EdgeConfig:
+        rear = [cam.id for lane in self.lanes for cam in lane.cameras if cam.rear_plates is not None]
+        if rear and not self.plates.enabled:
+            raise ValueError(f"camera(s) {', '.join(rear)} read rear plates, but plates.enabled is false; "
+                             "enable the plate stage or remove rear_plates")
         return self

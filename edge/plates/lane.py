@@ -81,35 +81,43 @@ class LanePlates:
         self._lock = threading.Lock()
 
     def offer(
-        self, track: TrackKey, frame_bgr: np.ndarray, plate_box: XYXY, now_s: float, role_hint: Role | None = None
+        self,
+        track: TrackKey,
+        frame_bgr: np.ndarray,
+        plate_box: XYXY | None,
+        now_s: float,
+        role_hint: Role | None = None,
     ) -> PlateResult | None:
         """Read the plate in `plate_box` if it is due and good enough; the result, or None if not read.
 
         `now_s` is a monotonic time in seconds; `role_hint` says where on the truck the plate was
         seen (`tractor` for a front view, `trailer` for a rear view) when the camera knows.
+        `plate_box` None: the plate is searched for in the whole image (a rear plate camera's view
+        of the weighbridge deck, where no detector boxes it); no size or sharpness gate then.
         """
+        height = frame_bgr.shape[0] if plate_box is None else plate_box[3] - plate_box[1]
         with self._lock:
             self._forget_idle(now_s)
             state = self._tracks.setdefault(track, _Track(PlateVotes(self.config.vote), now_s))
             state.last_seen_s = now_s
-            if not self._due(state, now_s, plate_box[3] - plate_box[1]):
+            if not self._due(state, now_s, height):
                 return None
         try:
-            if not self.gate(frame_bgr, plate_box).ok:
+            if plate_box is not None and not self.gate(frame_bgr, plate_box).ok:
                 self.counters.skip()
                 return None
-            result = self._read(frame_bgr, plate_box)
+            result = self.reader.search_plate(frame_bgr) if plate_box is None else self._read(frame_bgr, plate_box)
         except Exception:  # a plate that cannot be read must not stop the lane's counting
             log.exception("plate read failed for track %s", track)
             self.counters.read(accepted=False)
             with self._lock:  # paced like a read, so a bad feed does not fill the log every frame
                 state.reads += 1
-                state.last_read_s, state.last_height, state.last_accepted = now_s, plate_box[3] - plate_box[1], False
+                state.last_read_s, state.last_height, state.last_accepted = now_s, height, False
             return None
         self.counters.read(result.accepted)
         with self._lock:
             state.reads += 1
-            state.last_read_s, state.last_height = now_s, plate_box[3] - plate_box[1]
+            state.last_read_s, state.last_height = now_s, height
             state.last_accepted = result.accepted
             if result.accepted and result.text is not None:
                 state.votes.add(PlateVote(result.text, result.confidence, result.rows, role_hint, result.crop))
@@ -163,17 +171,23 @@ class LanePlates:
         config = self.reader.config
         return plate_quality(crop, config.min_height_px, config.min_sharpness)
 
-    def plates(self, track: TrackKey) -> tuple[PlateRead, ...]:
-        """The track's best plates so far (main plate first); empty when none was read."""
+    def plates(self, track: TrackKey, rear: TrackKey | None = None) -> tuple[PlateRead, ...]:
+        """The track's best plates so far (the vehicle's or tractor's first); empty when none was read.
+        `rear`: the same truck's reads by a rear plate camera, voted together with the track's."""
         with self._lock:
-            state = self._tracks.get(track)
-            return state.votes.best() if state else ()
+            return self._best(self._tracks.get(track), self._tracks.get(rear) if rear is not None else None)
 
-    def finish(self, track: TrackKey) -> tuple[PlateRead, ...]:
-        """The track's final plates; the track is forgotten."""
+    def finish(self, track: TrackKey, rear: TrackKey | None = None) -> tuple[PlateRead, ...]:
+        """The track's final plates (with its `rear` reads, as `plates`); both are forgotten."""
         with self._lock:
-            state = self._tracks.pop(track, None)
-            return state.votes.best() if state else ()
+            return self._best(self._tracks.pop(track, None), self._tracks.pop(rear, None) if rear is not None else None)
+
+    @staticmethod
+    def _best(front: _Track | None, rear: _Track | None) -> tuple[PlateRead, ...]:
+        parts = [state.votes for state in (front, rear) if state is not None]
+        if not parts:
+            return ()
+        return (parts[0] if len(parts) == 1 else PlateVotes.pooled(*parts)).best()
 
     def forget(self, which: Callable[[TrackKey], bool]) -> None:
         """Drop the tracks `which` picks (a camera's tracker started afresh: its ids mean new trucks)."""

@@ -139,6 +139,11 @@ class PlateReader:
             reading = self._search(image)
         return self._result(reading)
 
+    def search_plate(self, image_bgr: np.ndarray) -> PlateResult:
+        """Search the whole image for the most plate-like text and read it, whatever the image's size
+        (a rear plate camera's view of the weighbridge deck: no detector boxes its plate)."""
+        return self._result(self._search(_as_bgr(image_bgr)))
+
     def _result(self, reading: _Reading | None) -> PlateResult:
         if reading is None:
             return PlateResult(None, None, 1, 0.0, (), None, False, False)

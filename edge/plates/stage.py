@@ -77,7 +77,7 @@ class _Job:
     lane: str
     key: tuple[str, int]  # (camera id, track id)
     crop: np.ndarray
-    box: XYXY  # the plate box in the crop's coordinates
+    box: XYXY | None  # the plate box in the crop's coordinates; None: search the whole crop (rear cameras)
     now_s: float
     role_hint: Role | None
 
@@ -103,6 +103,7 @@ class PlateStage:
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=config.queue_size)
         self._pending: set[tuple[str, int]] = set()
         self._region_read_s: dict[tuple[str, int], float] = {}  # last truck-region read per track
+        self._rear: dict[tuple[str, str], str] = {}  # (lane, deck camera) -> its rear plate camera
         self._idle = threading.Condition()
         self._thread = threading.Thread(target=self._work, name="plates", daemon=True)
 
@@ -149,20 +150,44 @@ class PlateStage:
                 plates.note_skip()
                 continue
             crop, crop_box = _crop(image, box, self.config.crop_margin, self.config.tracks.top_row_reach)
-            job = _Job(lane, key, crop, crop_box, now_s, role)
+            self._submit(_Job(lane, key, crop, crop_box, now_s, role), wait)
+
+    def bind_rear(self, lane: str, deck_camera: str, rear_camera: str) -> None:
+        """Reads of `rear_camera` keyed by a truck id of `deck_camera` are the same truck's rear plate:
+        the deck camera's events carry both (see `edge.plates.rear`)."""
+        self._rear[(lane, deck_camera)] = rear_camera
+
+    def observe_region(
+        self, lane: str, key: tuple[str, int], region: np.ndarray, now_s: float, role_hint: Role | None,
+        wait: bool = False,
+    ) -> bool:
+        """Offer a region with no plate box to be searched for the track `key`'s plate (a rear plate
+        camera's view of the deck); `region` must be the caller's own copy. True when queued."""
+        plates = self.lanes[lane]
+        self.stats.offered += 1
+        with self._idle:
+            if key in self._pending:
+                return False
+        if not plates.due(key, now_s, region.shape[0]):
+            return False
+        return self._submit(_Job(lane, key, region, None, now_s, role_hint), wait)
+
+    def _submit(self, job: _Job, wait: bool) -> bool:
+        key = job.key
+        with self._idle:
+            self._pending.add(key)
+        try:
+            self._queue.put(job, block=wait)
+        except queue.Full:
+            self.stats.dropped += 1
+            self._done(key)
+            return False
+        self.stats.queued += 1
+        if wait:  # a replay reads exactly the frames it would read were the reader infinitely fast
             with self._idle:
-                self._pending.add(key)
-            try:
-                self._queue.put(job, block=wait)
-            except queue.Full:
-                self.stats.dropped += 1
-                self._done(key)
-                continue
-            self.stats.queued += 1
-            if wait:  # a replay reads exactly the frames it would read were the reader infinitely fast
-                with self._idle:
-                    while key in self._pending:
-                        self._idle.wait()
+                while key in self._pending:
+                    self._idle.wait()
+        return True
 
     def _truck_regions(
         self, camera: str, now_s: float, truck_xyxy: np.ndarray, track_ids: np.ndarray, boxes: dict[int, XYXY]
@@ -198,18 +223,21 @@ class PlateStage:
     def plates_for(
         self, lane: str, camera: str, track_id: int, final: bool, wait_s: float = 0.0
     ) -> tuple[PlateRead, ...]:
-        """The track's best plates (up to 4, best first) for an event; `final` (its exit) forgets the
-        track. `wait_s` > 0 (replays) first lets a read of this track already queued finish."""
+        """The track's best plates (up to 4, the vehicle's or tractor's first) for an event, with its
+        rear plate camera's reads when the camera has one; `final` (its exit) forgets the track.
+        `wait_s` > 0 (replays) first lets a read of this track already queued finish."""
         key = (camera, track_id)
+        rear_camera = self._rear.get((lane, camera))
+        rear = (rear_camera, track_id) if rear_camera is not None else None
         if wait_s > 0:
             deadline = time.monotonic() + wait_s
             with self._idle:
-                while key in self._pending and (left := deadline - time.monotonic()) > 0:
+                while (key in self._pending or rear in self._pending) and (left := deadline - time.monotonic()) > 0:
                     self._idle.wait(left)
         plates = self.lanes[lane]
         if final:
             self._region_read_s.pop(key, None)
-        found = plates.finish(key) if final else plates.plates(key)
+        found = plates.finish(key, rear) if final else plates.plates(key, rear)
         return found[:4]
 
     def status(self, lane: str) -> PlateCounters:

@@ -63,6 +63,10 @@ class VoteConfig(Section):
         le=1,
         description="factor on a plate's confidence when a reading one character longer that holds it was outvoted",
     )
+    rear_plate_reads: int = Field(
+        2, ge=1, description="agreeing reads a plate seen only from behind needs to stand beside a different plate "
+        "seen only from the front (a tractor's plate and its trailer's, from a rear plate camera)"
+    )
     crop_height_px: int = Field(48, ge=16, le=160, description="height of the plate thumbnail attached to events")
 
 
@@ -111,6 +115,14 @@ class PlateVotes:
     def __len__(self) -> int:
         return len(self._votes)
 
+    @classmethod
+    def pooled(cls, *parts: PlateVotes) -> PlateVotes:
+        """One vote over the reads of several cameras of one truck (its front and its rear plate camera)."""
+        pool = cls(parts[0].config if parts else None)
+        for part in parts:
+            pool._votes.extend(part._votes)
+        return pool
+
     def add(self, vote: PlateVote) -> bool:
         """Count a read; False (and ignored) when it fits no plate format."""
         if plate_format(vote.text) is None or not 0 < vote.confidence <= 1:
@@ -119,14 +131,23 @@ class PlateVotes:
         return True
 
     def best(self) -> tuple[PlateRead, ...]:
-        """The track's plates, main plate first: one, or two when a second is read consistently."""
+        """The track's plates, the vehicle's or tractor's first: one, or two when a second is read consistently."""
         clusters = self._clusters()
         if not clusters:
             return ()
         plates = [_consensus(clusters[0], self.config)]
-        # A trailer's plate may be in view for a few frames only, while the tractor's is read until
-        # it settles: a second plate needs agreeing reads more than a large share of the weight.
-        for cluster in clusters[1:]:
+        main_view = _view(clusters[0])
+        # A plate read only from behind beside a different one read only from the front: the tractor's
+        # plate and its trailer's. The rear plate camera may read it less often than the front camera
+        # reads the tractor's, so it needs agreeing reads, not a share of the weight.
+        paired = [c for c in clusters[1:] if {main_view, _view(c)} == {"front", "rear"}]
+        if paired and len(paired[0].votes) >= self.config.rear_plate_reads:
+            second = _consensus(paired[0], self.config)
+            if second.confidence >= self.config.second_plate_confidence:
+                plates.append(second)
+        # Otherwise a trailer's plate may be in view for a few frames only, while the tractor's is read
+        # until it settles: a second plate needs agreeing reads more than a large share of the weight.
+        for cluster in clusters[1:] if len(plates) == 1 else ():
             if (
                 len(cluster.votes) >= self.config.second_plate_reads
                 and cluster.weight >= self.config.second_plate_share * clusters[0].weight
@@ -135,7 +156,8 @@ class PlateVotes:
                 plates.append(second)
                 break
         roles = _roles(plates)
-        return tuple(self._plate_read(p, role) for p, role in zip(plates, roles, strict=True))
+        reads = [self._plate_read(p, role) for p, role in zip(plates, roles, strict=True)]
+        return tuple(sorted(reads, key=lambda r: r.role == "trailer"))  # stable: the main plate stays first
 
     def _clusters(self) -> list[_Cluster]:
         clusters: list[_Cluster] = []
@@ -193,6 +215,9 @@ def _consensus(cluster: _Cluster, config: VoteConfig) -> _Consensus:
         rows_tally[vote.rows] += 1
         if vote.role_hint is not None:
             hints[vote.role_hint] += 1
+    hint: Role | None = hints.most_common(1)[0][0] if hints else None
+    if _view(cluster) == "both":
+        hint = "vehicle"  # read on the truck's front and on its back: a rigid truck's own plate, twice
     with_crop = [v for v in agreeing if v.crop is not None]
     crop = max(with_crop, key=lambda v: v.confidence).crop if with_crop else None
     rows: Literal[1, 2] = 2 if rows_tally.most_common(1)[0][0] == 2 else 1
@@ -200,7 +225,7 @@ def _consensus(cluster: _Cluster, config: VoteConfig) -> _Consensus:
         text,
         agreement * length_share * evidence * doubt,
         rows,
-        hints.most_common(1)[0][0] if hints else None,
+        hint,
         crop,
         len(cluster.votes),
         cluster.weight,
@@ -231,6 +256,12 @@ def _lost_character(short: str, long: str) -> bool:
     return len(long) == len(short) + 1 and any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
+def _view(cluster: _Cluster) -> Literal["front", "rear", "both"]:
+    """Where the cluster's reads saw the plate: a `trailer` hint is a rear view, anything else the front."""
+    rear = {vote.role_hint == "trailer" for vote in cluster.votes}
+    return "both" if len(rear) == 2 else "rear" if rear == {True} else "front"
+
+
 def _is_trailer(text: str) -> bool:
     fmt = plate_format(text)
     return fmt is not None and fmt.kind == "trailer"
@@ -242,7 +273,11 @@ _OTHER_ROLE: dict[Role | None, Role] = {"tractor": "trailer", "trailer": "tracto
 def _roles(plates: list[_Consensus]) -> list[Role]:
     """Trailer formats (VN `R` series, CN `挂`) name themselves; otherwise where the plate was seen."""
     if len(plates) == 1:
-        return ["trailer" if _is_trailer(plates[0].text) else plates[0].role_hint or "vehicle"]
+        if _is_trailer(plates[0].text):
+            return ["trailer"]
+        # Seen from behind alone, a plate of a non-trailer format is the truck's own (a rigid truck's
+        # rear plate): a trailer plate carries its format (R series, 挂).
+        return ["vehicle" if plates[0].role_hint in (None, "trailer") else plates[0].role_hint]
     first, second = (_is_trailer(p.text) for p in plates)
     if first != second:
         return ["trailer", "tractor"] if first else ["tractor", "trailer"]

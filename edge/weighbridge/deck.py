@@ -60,3 +60,16 @@ class DeckLog:
         if not present:
             return Join(None, "no truck on the deck")
         return Join(None, f"{len(present)} trucks on the deck: {', '.join(map(str, present))}")
+
+    def alone(self, start_s: float, end_s: float) -> int | None:
+        """The one truck on the deck from `start_s` to `end_s`: seen in at least `PRESENT_SHARE` of the
+        frames and no other track seen in any; None when there were no frames, none or several.
+        Stricter than `join`: a rear plate camera reading the deck must not read a second truck's plate."""
+        with self._lock:
+            times = [t for t, _ in self._frames]
+            window = list(self._frames)[bisect_left(times, start_s):bisect_left(times, end_s + 1e-9)]
+        seen = Counter(track for _, tracks in window for track in set(tracks))
+        if len(seen) != 1:
+            return None
+        ((track, n),) = seen.items()
+        return track if n >= PRESENT_SHARE * len(window) else None

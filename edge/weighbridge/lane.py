@@ -51,13 +51,14 @@ class LaneWeighbridge:
         emit: Callable[[WeighCapture], None],
         *,
         camera_alive: Callable[[], bool] = lambda: True,
+        deck: DeckLog | None = None,
         join_timeout_s: float = JOIN_TIMEOUT_S,
         source: Source | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.lane, self.camera = lane, camera
         self.reader = WeighbridgeReader(config, name=f"weighbridge-{lane}", source=source, clock=clock)
-        self.deck = DeckLog()
+        self.deck = deck or DeckLog()  # the app shares the lane's with its rear plate camera
         self.flags: Counter[str] = Counter()
         self.captures = 0
         self.unjoined = 0
