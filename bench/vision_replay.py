@@ -143,6 +143,8 @@ def main() -> None:
                 print(f"  missed {line}")
             for line in result.falses:
                 print(f"  false {line}")
+            for line in result.at_end:
+                print(f"  at the video's end, not scored: {line}")
     print(f"all: {summary(total)}")
 
 
