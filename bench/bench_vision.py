@@ -20,7 +20,7 @@ from pathlib import Path
 
 import cv2
 
-from bench.vision_eval import ROOT, Score, analyse_camera, score, simulate
+from bench.vision_eval import END_GUARD_S, ROOT, Score, analyse_camera, score, simulate
 
 CACHE = ROOT / "var" / "bench" / "vision"
 SPEED_SEED = 90
@@ -108,6 +108,7 @@ def accuracy_rows() -> list[dict]:
         _row("median timing error", errs[len(errs) // 2] if errs else 0.0, "frames"),
         _row("95th percentile timing error", errs[int(0.95 * (len(errs) - 1))] if errs else 0.0, "frames"),
         _row("trucks with two ids on one camera", total.split_ids, "trucks", "0", total.split_ids == 0),
+        _row(f"unmatched crossings in a video's last {END_GUARD_S:g} s (not scored)", len(total.at_end), "events"),
         _row("queue-zone occupancy equal to truth", 100 * total.occupancy_agreement, "% of seconds", ">= 95",
              total.occupancy_agreement >= 0.95),
     ]

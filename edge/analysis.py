@@ -85,7 +85,7 @@ class CameraAnalysis:
         tracked = self.tracker.update(trucks, timestamp=now_s)
         tracked = tracked[tracked.tracker_id >= 0] if len(tracked) else _empty_tracked()
         t2 = time.perf_counter()
-        crossings = self.lane.update(tracked.xyxy, tracked.tracker_id, frame.at)
+        crossings = self.lane.update(tracked.xyxy, tracked.tracker_id, frame.at, tracked.confidence)
         t3 = time.perf_counter()
         self.clock.frames += 1
         for stage, seconds in (("detect", t1 - t0), ("track", t2 - t1), ("zones", t3 - t2)):

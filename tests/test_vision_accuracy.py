@@ -84,8 +84,9 @@ def test_entry_and_gate_times_floor(results):
 
 
 def test_queue_occupancy_floor(results):
-    """Target >= 95 % of seconds; measured 78.5 %: a truck standing within 1-3 px of the zone's edge (just
-    past the entry line, or beside the zone at the booth) counted on the wrong side of it, and a truck
-    that crossed the entry line counted only once its `enter` is detected, seconds late."""
+    """Target >= 95 % of seconds; measured 83.8 % (78.5 % before ghost tracks counted as their truck): the truck
+    waiting at the booth stands within 1-3 px of the zone's side and its detected box ends ~27 px short there
+    (counted inside, the truth has it outside), and a truck standing within a few px of the entry line is counted
+    on the wrong side of it (the box-bottom bias at 60 m; docs/vision.md)."""
     queue = results["queue"]
-    assert queue.occupancy_agreement >= 0.77, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
+    assert queue.occupancy_agreement >= 0.83, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
