@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
 
 from edge.config import YoloOnnxDetectorConfig  # noqa: E402 - after the path set-up above
 from edge.detect import detector_factory  # noqa: E402
-from models.detail_pass import DetailDetector, Region  # noqa: E402
+from models.detail_pass import DetailDetector, FullFrameMemo, Region  # noqa: E402
 
 NEAR_LINE_PX = 25.0  # an anchor this close to a line (perpendicular, px) is "at the line"
 MIN_VISIBLE = 0.5
@@ -64,19 +64,6 @@ def signed_distance(point: np.ndarray, line: dict) -> float:
     start, end = np.asarray(line["start"], float), np.asarray(line["end"], float)
     d = end - start
     return float((d[0] * (point[1] - start[1]) - d[1] * (point[0] - start[0])) / np.hypot(*d))
-
-
-class _SameFrame:
-    """A detector that answers a repeated call on the same frame from memory: the variants share the full pass."""
-
-    def __init__(self, inner):  # noqa: ANN001 - any Detector
-        self.inner, self.names = inner, inner.names
-        self._last: tuple[int, object] | None = None
-
-    def detect(self, frame: np.ndarray):  # noqa: ANN201 - sv.Detections
-        if self._last is None or self._last[0] != id(frame):
-            self._last = (id(frame), self.inner.detect(frame))
-        return self._last[1]
 
 
 def measure(world_dir: Path, camera_id: str, detectors: dict, step: int = 1,
@@ -275,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     config = YoloOnnxDetectorConfig(**({"model": args.model} if args.model else {}))
-    detector = _SameFrame(detector_factory(config)())
+    detector = FullFrameMemo(detector_factory(config)())
     variants = dict(parse_detail(spec) for spec in args.detail)
     results: dict[str, tuple[list[dict], dict[str, int]]] = {}
     for world_dir in args.worlds:

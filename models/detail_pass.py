@@ -16,13 +16,23 @@ size it sees a far truck at), and crossing times would get worse, so the edge do
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
+import cv2
 import numpy as np
 import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
-from edge.detect import Detector
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from edge.detect import Detector  # noqa: E402 - after the path set-up above
 
 # A crop box whose side lies this close (frame pixels) to an inner edge of the crop is cut by it. The
 # model's boxes for a cut truck end at the edge (clipped); a whole truck standing a pixel inside the edge
@@ -87,3 +97,116 @@ def refine(found: sv.Detections, crop: sv.Detections) -> sv.Detections:
     out = found[np.arange(len(found))]  # a copy: the inner detector's result stays as it was
     out.xyxy[cols[keep]] = crop.xyxy[rows[keep]]
     return out
+
+
+def replay_queue_camera(world_dir: Path, crops: dict[str, Region], camera_id: str = "lane-1-queue") -> list[dict]:
+    """End to end: each frame's full-frame and crop detections computed once, then every variant (the full frame
+    alone; each crop's boxes replacing; each crop's boxes averaged with the full frame's) replayed through the edge's
+    tracker and lane logic with the bench's site settings, and scored like bench/vision_eval.py."""
+    from bench.vision_eval import CameraRun, camera_config, score
+    from edge.analysis import CameraAnalysis
+    from edge.config import YoloOnnxDetectorConfig
+    from edge.detect import detector_factory
+    from edge.sources import Frame, FrameSource
+
+    world = json.loads((world_dir / "world.json").read_text())
+    camera = next(c for lane in world["lanes"] for c in lane["cameras"] if c["id"] == camera_id)
+    config = camera_config(world, camera, world_dir)
+    detector = FullFrameMemo(detector_factory(YoloOnnxDetectorConfig())())
+    stop = threading.Event()
+    seen: list[tuple[Frame, sv.Detections, dict[str, sv.Detections]]] = []
+    for frame in FrameSource(config, stop).start().frames():
+        full = detector.detect(frame.image)
+        passes = {name: DetailDetector(detector, [region]).detect(frame.image)
+                  for name, region in crops.items()}
+        seen.append((Frame(np.zeros(1), frame.at, frame.index), full, passes))
+    stop.set()
+    variants: dict[str, list[sv.Detections]] = {"full frame": [full for _, full, _ in seen]}
+    for name in crops:
+        variants[name] = [passes[name] for _, _, passes in seen]
+        variants[f"{name}, mean of both"] = [_mean(full, passes[name]) for _, full, passes in seen]
+    rows, fps = [], float(world["fps"])
+    for name, found in variants.items():
+        analysis = CameraAnalysis(config, _Fixed(found, detector.names))
+        crossings, occupancy = [], {}
+        for frame, _, _ in seen:
+            crossings += analysis.process(frame).crossings
+            second, rest = divmod(frame.index, fps)
+            if rest == 0:
+                occupancy[int(second)] = analysis.lane.queue_occupancy
+        crossings += analysis.finish()
+        result = score(world_dir, CameraRun(camera_id, camera["role"], fps, crossings, occupancy,
+                                            analysis.clock.frames, analysis.lane.rejoins, {}))
+        rows.append({"world": world_dir.name, "variant": name, "truth": result.truth_events, "found": result.found,
+                     "false": result.false_events, "errors_frames": result.timing_errors_frames,
+                     "occupancy_seconds": result.occupancy_seconds, "occupancy_equal": result.occupancy_equal})
+    return rows
+
+
+class FullFrameMemo:
+    """A detector that answers a repeated call on the same whole frame from memory, so that variants share the
+    full-frame pass. Crops (views of the frame) always run."""
+
+    def __init__(self, inner: Detector):
+        self.inner, self.names = inner, inner.names
+        self._frame: np.ndarray | None = None  # held, so that its id cannot be reused while cached
+        self._found = sv.Detections.empty()
+
+    def detect(self, frame: np.ndarray) -> sv.Detections:
+        if frame.base is not None:
+            return self.inner.detect(frame)
+        if frame is not self._frame:
+            self._frame, self._found = frame, self.inner.detect(frame)
+        return self._found
+
+
+class _Fixed:
+    """A detector answering from detections computed before, one per frame in order."""
+
+    def __init__(self, found: list[sv.Detections], names: tuple[str, ...]):
+        self.found, self.names, self._next = found, names, 0
+
+    def detect(self, frame: np.ndarray) -> sv.Detections:
+        self._next += 1
+        return self.found[self._next - 1]
+
+
+def _mean(full: sv.Detections, refined: sv.Detections) -> sv.Detections:
+    out = refined[np.arange(len(refined))]
+    if len(out):
+        out.xyxy = (full.xyxy + refined.xyxy) / 2  # refine() keeps the order and length of the full frame's
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Queue camera end to end with and without a detail pass.")
+    parser.add_argument("worlds", nargs="+", type=Path, help="rendered worlds (bench.vision_eval.simulate)")
+    parser.add_argument("--crop", action="append", required=True, metavar="NAME=x0,y0,x1,y1",
+                        help="a crop of the queue camera's frame, pixels; repeatable")
+    args = parser.parse_args(argv)
+    cv2.setNumThreads(1)
+    crops = {}
+    for spec in args.crop:
+        name, _, box = spec.partition("=")
+        crops[name] = Region(*(int(v) for v in box.split(",")))
+    totals: dict[str, dict] = {}
+    for world_dir in args.worlds:
+        for row in replay_queue_camera(world_dir, crops):
+            print(json.dumps({k: v for k, v in row.items() if k != "errors_frames"}), flush=True)
+            total = totals.setdefault(row["variant"], {"errors_frames": []})
+            for key, value in row.items():
+                if key in ("truth", "found", "false", "occupancy_seconds", "occupancy_equal"):
+                    total[key] = total.get(key, 0) + value
+            total["errors_frames"] += row["errors_frames"]
+    for name, t in totals.items():
+        errors = sorted(t["errors_frames"])
+        print(json.dumps({
+            "variant": name, "truth": t["truth"], "found": t["found"], "false": t["false"],
+            "within_2_frames": round(sum(e <= 2 for e in errors) / max(1, len(errors)), 3),
+            "median_frames": round(errors[len(errors) // 2], 2) if errors else None,
+            "occupancy": round(t["occupancy_equal"] / max(1, t["occupancy_seconds"]), 3)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
