@@ -10,13 +10,18 @@ gate lines), so this measures, per camera and per region of the image:
 * jitter: the frame-to-frame error (std of the change between consecutive frames / sqrt 2), which the fit
   evens out,
 * found: the share of truth trucks at least half visible matched by a box (IoU >= 0.3), and extra:
-  unmatched truck boxes mostly inside a truth truck's box (a cab or trailer found alone).
+  unmatched truck boxes mostly inside a truth truck's box (a cab or trailer found alone),
+* per line, over the 3 s around each truck's crossing (`crossing ...` rows): the error of the anchor's
+  signed distance to the line split into per-truck bias (RMS over trucks), a slow part and jitter, the
+  trucks' speed, and the share of trucks whose bias alone is more than 2 frames of their motion.
 
-Runs the edge's own detector on a rendered world's videos (`lanewatch-sim generate`, label-every 0):
+Runs the edge's own detector on a rendered world's videos (`lanewatch-sim generate`, label-every 0);
+`--detail NAME ROLE=x0,y0,x1,y1 ...` also measures a second pass on crops (models/detail_pass.py):
 
-    PYTHONPATH=. python models/anchor_error.py var/bench/vision/busy-21 [--model models/x.onnx]
+    PYTHONPATH=. python models/anchor_error.py var/bench/vision/busy-31 [--model models/x.onnx] [--near-lines-only]
 
-Never tune on seeds 1-99 with it: they are the accuracy tests'. The figures of v2 and v3 are in their cards.
+Seeds 31-34 are the tuning seeds; never tune on 11, 21 or 22 (the accuracy test's and the bench's) nor train
+on any seed below 100. The figures of v2 and v3 are in their cards, the detail pass's in docs/vision.md.
 """
 
 from __future__ import annotations
