@@ -1,5 +1,5 @@
 """`make demo`: the whole chain on one machine — simulated lanes, a local Mosquitto, the central
-service and two edges (queue cameras, gate cameras) — until Ctrl-C.
+service and two edges (queue cameras; gate cameras and rear plate cameras) — until Ctrl-C.
 
 Everything lives under var/demo/; the simulated world is generated once and reused.
 """
@@ -66,7 +66,8 @@ def generate_world(out: Path, seed: int, duration: int) -> dict:
         subprocess.run(
             [sys.executable, "-m", "sim.cli", "generate", "--seed", str(seed), "--duration", str(duration),
              "--out", str(out), "--lanes", "2", "--scenario", "demo", "--width", "640", "--height", "360",
-             "--fps", "10", "--gate-width", "1920", "--gate-height", "1080"],  # a gate camera that reads plates
+             "--fps", "10", "--gate-width", "1920", "--gate-height", "1080",  # a gate camera that reads plates
+             "--rear-camera"],  # and a rear plate camera on the deck: trailer plates
             check=True,
         )
     return json.loads((out / "world.json").read_text())
@@ -108,11 +109,13 @@ def write_configs(var: Path, world_dir: Path, world: dict, broker_port: int, htt
     for role in ("queue", "gate"):
         lanes = []
         for lane in world["lanes"]:
+            # The gate edge also runs the lane's rear plate camera, bound to the gate camera's deck.
+            roles = {"gate", "rear"} if role == "gate" else {role}
             cameras = [
                 {"id": cam["id"], "analysis_fps": 5,
                  "source": {"type": "file", "path": str(world_dir / cam["video"]), "realtime": True, "loop": True},
-                 "geometry": cam["geometry"]}
-                for cam in lane["cameras"] if cam["role"] == role
+                 "geometry": cam["geometry"], **({"rear_plates": {}} if cam["role"] == "rear" else {})}
+                for cam in lane["cameras"] if cam["role"] in roles
             ]
             entry = {"id": lane["id"], "direction": lane["direction"], "cameras": cameras}
             if role == "gate" and indicators and lane["id"] in indicators:  # the gate camera watches the deck
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     var = ROOT / "var" / "demo"
     var.mkdir(parents=True, exist_ok=True)
-    world_dir = var / f"world-demo-seed{args.seed}-{args.duration}s-gate1080"
+    world_dir = var / f"world-demo-seed{args.seed}-{args.duration}s-gate1080-rear"
     world = generate_world(world_dir, args.seed, args.duration)
     # Each run starts with empty history, outboxes and broker store: the looped video starts again
     # at its first truck, and trucks of a run stopped halfway would otherwise wait forever in the queue.

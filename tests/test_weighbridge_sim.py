@@ -79,13 +79,16 @@ def test_a_tcp_indicator_plays_in_real_time_loops_and_lets_a_reader_rejoin():
 def test_the_demo_gives_each_gate_edge_lane_its_simulated_indicator(tmp_path):
     world_dir = tmp_path / "world"
     subprocess.run([sys.executable, "-m", "sim.cli", "generate", "--seed", "5", "--duration", "20", "--lanes", "2",
-                    "--no-video", "--quiet", "--out", str(world_dir)], check=True, cwd=ROOT)
+                    "--no-video", "--rear-camera", "--quiet", "--out", str(world_dir)], check=True, cwd=ROOT)
     world = json.loads((world_dir / "world.json").read_text())
     indicators = demo.start_indicators(world_dir, world, seed=5)
     try:
         queue_file, gate_file = demo.write_configs(tmp_path, world_dir, world, 1883, 8080, indicators)
         gate, queue = load_config(gate_file, EdgeConfig), load_config(queue_file, EdgeConfig)
         assert all(lane.weighbridge is None for lane in queue.lanes)
+        # The gate edge reads each lane's rear plate camera too, bound to the gate camera's deck.
+        assert [(lane.deck_camera.id, lane.rear_camera.id) for lane in gate.lanes] == [
+            (f"lane-{n}-gate", f"lane-{n}-rear") for n in (1, 2)]
         assert [lane.weighbridge.protocol for lane in gate.lanes] == ["yaohua-tf0", "toledo"]
         for lane in gate.lanes:
             config = lane.weighbridge
