@@ -30,6 +30,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from delivery_rig import wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -420,7 +421,8 @@ def test_the_largest_event_passes_and_a_larger_one_is_refused(broker: Broker, co
     assert central.receive_until(event_topic(SITE, "x1"), largest)
     gate1.client.publish(event_topic(SITE, "x1"), b"x" * (MAX_PAYLOAD_BYTES + 4096), qos=1)
     assert gate1.disconnected.wait(TIMEOUT)  # the broker hangs up on it
-    assert "disconnected due to oversize packet" in broker.log()
+    # The client can see the hang-up before mosquitto has written its log line about it.
+    wait_until(lambda: "disconnected due to oversize packet" in broker.log(), TIMEOUT, "mosquitto's oversize log line")
 
 
 # ---------------------------------------------------------------- central and kiosks
