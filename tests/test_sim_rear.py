@@ -10,6 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from test_sim_video import frame_hashes
 
 from edge.plates.reader import PlateReader
 from sim.camera import point_in_polygon
@@ -35,18 +36,6 @@ def generate(out: Path, *args: str) -> Path:
 
 def jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def frame_hashes(video: Path) -> list[str]:
-    cap = cv2.VideoCapture(str(video))
-    out = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        out.append(hashlib.sha256(frame.tobytes()).hexdigest())
-    cap.release()
-    return out
 
 
 @pytest.fixture(scope="module")
