@@ -25,7 +25,7 @@ import supervision as sv
 
 from bench.vision_eval import ROOT, CameraRun, Score, camera_config, score, simulate
 from edge.analysis import CameraAnalysis
-from edge.config import CameraConfig, YoloOnnxDetectorConfig
+from edge.config import AnchorRefineConfig, CameraConfig, YoloOnnxDetectorConfig
 from edge.detect import detector_factory
 from edge.lane import FrameTime
 from edge.sources import Frame, FrameSource
@@ -101,16 +101,24 @@ def replay_camera(world_dir: Path, camera_id: str, cache: Path, config: CameraCo
     start = datetime.fromisoformat(world["start_utc"].replace("Z", "+00:00"))
     crossings = []
     occupancy: dict[int, int] = {}
+    # The anchor refinement looks at the frames themselves: decode them (the same source as the live run).
+    stop = threading.Event()
+    images = FrameSource(config, stop).start().frames() if config.anchor_refine.enabled else None
     for index in range(detector.frames):
         detector.index = index
         video_s = index / fps
-        frame = Frame(np.zeros((0, 0, 3), np.uint8), FrameTime(start + timedelta(seconds=video_s),
-                                                             round(video_s * 1e9)), index)
+        image = np.zeros((0, 0, 3), np.uint8)
+        if images is not None:
+            decoded = next(images)
+            assert decoded.index == index, f"{camera_id}: frame {decoded.index} decoded for cached frame {index}"
+            image = decoded.image
+        frame = Frame(image, FrameTime(start + timedelta(seconds=video_s), round(video_s * 1e9)), index)
         crossings += analysis.process(frame).crossings
         second, rest = divmod(index, fps)
         if rest == 0:
             occupancy[int(second)] = analysis.lane.queue_occupancy
     crossings += analysis.finish()
+    stop.set()
     return CameraRun(camera_id, camera["role"], fps, crossings, occupancy, analysis.clock.frames,
                      analysis.lane.rejoins, analysis.clock.ms_per_frame())
 
@@ -131,12 +139,20 @@ def main() -> None:
     parser.add_argument("seeds", nargs="+", type=int, help="busy-world seeds to render (once), cache and replay")
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of simulated traffic")
     parser.add_argument("--out", type=Path, default=CACHE, help="where the worlds are rendered")
+    parser.add_argument("--anchor-refine", choices=("on", "off"), default="on",
+                        help="refine anchors near the lines from the frames (edge/anchor_refine.py; decodes the videos)")
+    parser.add_argument("--refine-window", type=float, default=None, help="anchor_refine.window (default: the edge's)")
     args = parser.parse_args()
+    refine = {"enabled": args.anchor_refine == "on",
+              **({"window": args.refine_window} if args.refine_window is not None else {})}
     total = Score()
     for seed in args.seeds:
-        world = simulate(args.out / f"busy-{seed}", seed, args.duration)
+        world_dir = simulate(args.out / f"busy-{seed}", seed, args.duration)
         for camera in CAMERAS:
-            result = score(world, replay_camera(world, camera, cache_detections(world, camera)))
+            world, spec = _camera(world_dir, camera)
+            config = camera_config(world, spec, world_dir).model_copy(
+                update={"anchor_refine": AnchorRefineConfig(**refine)})
+            result = score(world_dir, replay_camera(world_dir, camera, cache_detections(world_dir, camera), config))
             total.add(result)
             print(f"seed {seed} {camera}: {summary(result)}")
             for line in result.misses:

@@ -14,6 +14,7 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
+from edge.anchor_refine import AnchorRefiner
 from edge.config import CameraConfig
 from edge.detect import Detector
 from edge.lane import Crossing, LaneCamera
@@ -55,7 +56,8 @@ class StageClock:
     """Seconds spent per stage, summed over `frames` frames."""
 
     frames: int = 0
-    seconds: dict[str, float] = field(default_factory=lambda: {"detect": 0.0, "track": 0.0, "zones": 0.0})
+    seconds: dict[str, float] = field(
+        default_factory=lambda: {"detect": 0.0, "track": 0.0, "refine": 0.0, "zones": 0.0})
 
     def ms_per_frame(self) -> dict[str, float]:
         return {k: 1000 * v / max(1, self.frames) for k, v in self.seconds.items()}
@@ -67,6 +69,7 @@ class CameraAnalysis:
         self.truck_class = detector.names.index("truck")
         self.tracker = new_tracker(camera)
         self.lane = LaneCamera(camera.geometry, camera.tracking)
+        self.refiner = new_refiner(camera)
         self.clock = StageClock()
         self._last_s: float | None = None
 
@@ -79,16 +82,21 @@ class CameraAnalysis:
             # A looped replay starts its clock again: start tracking afresh rather than feed time backwards.
             self.tracker = new_tracker(self.camera)
             self.lane = LaneCamera(self.camera.geometry, self.camera.tracking)
+            self.refiner = new_refiner(self.camera)
         self._last_s = now_s
         trucks = detections[detections.class_id == self.truck_class] if len(detections) else detections
         trucks = trucks[~inside_another(trucks.xyxy, trucks.confidence)] if len(trucks) > 1 else trucks
         tracked = self.tracker.update(trucks, timestamp=now_s)
         tracked = tracked[tracked.tracker_id >= 0] if len(tracked) else _empty_tracked()
         t2 = time.perf_counter()
-        crossings = self.lane.update(tracked.xyxy, tracked.tracker_id, frame.at, tracked.confidence)
+        # Only the lane logic gets the refined bottoms; the tracked boxes go on as the detector found them.
+        anchored = (self.refiner.refine(frame.image, tracked.xyxy, np.concatenate([trucks.xyxy, tracked.xyxy]))
+                    if self.refiner else tracked.xyxy)
         t3 = time.perf_counter()
+        crossings = self.lane.update(anchored, tracked.tracker_id, frame.at, tracked.confidence)
+        t4 = time.perf_counter()
         self.clock.frames += 1
-        for stage, seconds in (("detect", t1 - t0), ("track", t2 - t1), ("zones", t3 - t2)):
+        for stage, seconds in (("detect", t1 - t0), ("track", t2 - t1), ("refine", t3 - t2), ("zones", t4 - t3)):
             self.clock.seconds[stage] += seconds
         return Analysed(crossings, detections, tracked)
 
@@ -96,6 +104,12 @@ class CameraAnalysis:
     def finish(self) -> list[Crossing]:
         """Crossings still being timed when the source ended."""
         return self.lane.flush()
+
+
+def new_refiner(camera: CameraConfig) -> AnchorRefiner | None:
+    g = camera.geometry
+    lines = [line for line in (g.entry_line, g.gate_line, g.exit_line) if line is not None]
+    return AnchorRefiner(camera.anchor_refine, lines, camera.analysis_fps) if camera.anchor_refine.enabled else None
 
 
 def inside_another(xyxy: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray:

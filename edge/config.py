@@ -100,6 +100,29 @@ class UsbSource(LiveSource):
 SourceConfig = Annotated[FileSource | NetworkSource | UsbSource, Field(discriminator="type")]
 
 
+class AnchorRefineConfig(Section):
+    """Box bottoms near the lines measured against a background model of the empty road (edge/anchor_refine.py)."""
+
+    enabled: bool = Field(True, description="refine the anchors of trucks near the camera's lines from the image")
+    band: float = Field(
+        0.1, gt=0, le=1, description="the modelled region: the lines' bounding box widened by this share of the "
+        "frame's height",
+    )
+    window: float = Field(
+        0.15, gt=0, le=0.5, description="the bottom is searched this share of the box's height above and below "
+        "the detector's",
+    )
+    min_contrast: float = Field(
+        20.0, gt=0, le=255, description="grey levels a truck's pixel differs from the road by at least; a box "
+        "whose bottom rows differ by less than twice this (night, a truck the colour of the road) keeps the "
+        "detector's bottom",
+    )
+    background_s: float = Field(
+        10.0, gt=0, le=600, description="time constant of the road's model (light changes); it learns only "
+        "outside truck boxes",
+    )
+
+
 class TrackingConfig(Section):
     """ByteTrack settings, in seconds rather than frames so they hold at any analysis rate."""
 
@@ -165,6 +188,7 @@ class CameraConfig(Section):
     analysis_fps: float = Field(10.0, gt=0, le=60, description="frames per second given to the detector")
     geometry: GeometryConfig = GeometryConfig()
     tracking: TrackingConfig = TrackingConfig()
+    anchor_refine: AnchorRefineConfig = AnchorRefineConfig()
     rear_plates: RearPlatesConfig | None = Field(
         None,
         description="this is the lane's rear plate camera: no truck detector runs on it; it reads the plate on the "

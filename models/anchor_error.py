@@ -27,9 +27,11 @@ on any seed below 100. The figures of v2 and v3 are in their cards, the detail p
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -40,7 +42,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from edge.config import YoloOnnxDetectorConfig  # noqa: E402 - after the path set-up above
+from bench.vision_replay import CachedDetector, cache_detections  # noqa: E402 - after the path set-up above
+from edge.analysis import inside_another  # noqa: E402
+from edge.anchor_refine import AnchorRefiner  # noqa: E402
+from edge.config import AnchorRefineConfig, LineConfig, YoloOnnxDetectorConfig  # noqa: E402
 from edge.detect import detector_factory  # noqa: E402
 from models.detail_pass import DetailDetector, FullFrameMemo, Region  # noqa: E402
 
@@ -104,6 +109,53 @@ def measure(world_dir: Path, camera_id: str, detectors: dict, step: int = 1,
             _match(found.xyxy[found.class_id == 0], everyone, measured, want, anchors, lines, frame.shape[0],
                    f"{world_dir.name}/", index, rows, counts)
     return results
+
+
+def measure_refined(world_dir: Path, camera_id: str, config: AnchorRefineConfig,
+                    near_lines_only: bool = False) -> dict[str, tuple[list[dict], dict[str, int]]]:
+    """`measure` for the detector's boxes as cached by bench.vision_replay (the same model and frames), as
+    they are ("raw") and with their bottoms refined by edge/anchor_refine.py ("refined"), which sees every frame
+    in order as the edge's does. Boxes lying inside another are dropped first, as the edge drops them."""
+    world = json.loads((world_dir / "world.json").read_text())
+    camera = next(c for lane in world["lanes"] for c in lane["cameras"] if c["id"] == camera_id)
+    lines = {k: v for k, v in camera["geometry"].items() if k.endswith("_line")}
+    refiner = AnchorRefiner(config, [LineConfig(**v) for v in lines.values()], float(world["fps"]))
+    cached = CachedDetector(cache_detections(world_dir, camera_id))
+    truth = {}
+    for text in (world_dir / "objects" / f"{camera_id}.jsonl").read_text().splitlines():
+        row = json.loads(text)
+        truth[row["frame"]] = row["objects"]
+    capture = cv2.VideoCapture(str(world_dir / camera["video"]))
+    results = {name: ([], {"truth": 0, "missed": 0, "extra": 0, "frames": 0}) for name in ("raw", "refined")}
+    index = -1
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        index += 1
+        cached.index = index
+        found = cached.detect(None)
+        boxes = found.xyxy[found.class_id == 0] if len(found) else np.zeros((0, 4), np.float32)
+        confidence = found.confidence[found.class_id == 0] if len(found) else np.zeros(0, np.float32)
+        if len(boxes) > 1:
+            boxes = boxes[~inside_another(boxes, confidence)]
+        refined = refiner.refine(frame, boxes, boxes)
+        everyone = truth.get(index, [])
+        measured = [o["visible_fraction"] >= MIN_VISIBLE for o in everyone]
+        if not any(measured):
+            continue
+        want = np.array([o["box"] for o in everyone], float)
+        anchors = np.stack([(want[:, 0] + want[:, 2]) / 2, want[:, 3]], axis=1)
+        if near_lines_only and not any(
+                m and line_distance(a, line) < NEAR_LINE_PX
+                for a, m in zip(anchors, measured, strict=True) for line in lines.values()):
+            continue
+        for name, chosen in (("raw", boxes), ("refined", refined)):
+            rows, counts = results[name]
+            _match(chosen, everyone, measured, want, anchors, lines, frame.shape[0], f"{world_dir.name}/", index,
+                   rows, counts)
+    print(f"{world_dir.name} {camera_id}: refined {refiner.refined} boxes, kept {refiner.kept}", file=sys.stderr)
+    return {f"{camera['role']} {name}": result for name, result in results.items()}
 
 
 def _match(boxes: np.ndarray, everyone: list[dict], measured: list[bool], want: np.ndarray, anchors: np.ndarray,
@@ -264,8 +316,17 @@ def main(argv: list[str] | None = None) -> int:
                         "per camera role; repeatable")
     parser.add_argument("--near-lines-only", action="store_true",
                         help="analyse only frames with a truck's anchor near a line (the crossing figures)")
+    parser.add_argument("--refine", action="store_true",
+                        help="measure the cached detections (bench.vision_replay) as they are and with their bottoms "
+                        "refined (edge/anchor_refine.py) instead of running the detector")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
+    if args.refine:
+        return _print(report(_merge(measure_refined(world_dir, camera["id"], AnchorRefineConfig(window=float(os.environ.get("WINDOW", "0.15"))),
+                                                    args.near_lines_only)
+                                    for world_dir in args.worlds
+                                    for camera in (c for lane in json.loads((world_dir / "world.json").read_text())
+                                                   ["lanes"] for c in lane["cameras"]))), args.json)
     config = YoloOnnxDetectorConfig(**({"model": args.model} if args.model else {}))
     detector = FullFrameMemo(detector_factory(config)())
     variants = dict(parse_detail(spec) for spec in args.detail)
@@ -280,11 +341,23 @@ def main(argv: list[str] | None = None) -> int:
                                                args.near_lines_only).items():
                 old_rows, old_counts = results.get(key, ([], {}))
                 results[key] = (old_rows + rows, {k: old_counts.get(k, 0) + v for k, v in counts.items()})
-    table = report(results)
+    return _print(report(results), args.json)
+
+
+def _merge(parts: Iterable[dict[str, tuple[list[dict], dict[str, int]]]]) -> dict[str, tuple[list[dict], dict[str, int]]]:
+    results: dict[str, tuple[list[dict], dict[str, int]]] = {}
+    for part in parts:
+        for key, (rows, counts) in part.items():
+            old_rows, old_counts = results.get(key, ([], {}))
+            results[key] = (old_rows + rows, {k: old_counts.get(k, 0) + v for k, v in counts.items()})
+    return results
+
+
+def _print(table: list[dict], out: Path | None) -> int:
     for row in table:
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))
-    if args.json:
-        args.json.write_text(json.dumps(table, indent=1) + "\n")
+    if out:
+        out.write_text(json.dumps(table, indent=1) + "\n")
     return 0
 
 
