@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of simulated traffic")
     parser.add_argument("--out", type=Path, default=CACHE, help="where the worlds are rendered")
     parser.add_argument("--anchor-refine", choices=("on", "off"), default="on",
-                        help="refine anchors near the lines from the frames (edge/anchor_refine.py; decodes the videos)")
+                        help="refine anchors near the lines from the frames (edge/anchor_refine.py; decodes videos)")
     parser.add_argument("--refine-window", type=float, default=None, help="anchor_refine.window (default: the edge's)")
     args = parser.parse_args()
     refine = {"enabled": args.anchor_refine == "on",

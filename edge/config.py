@@ -109,7 +109,7 @@ class AnchorRefineConfig(Section):
         "frame's height",
     )
     window: float = Field(
-        0.15, gt=0, le=0.5, description="the bottom is searched this share of the box's height above and below "
+        0.25, gt=0, le=0.5, description="the bottom is searched this share of the box's height above and below "
         "the detector's",
     )
     min_contrast: float = Field(

@@ -27,7 +27,6 @@ on any seed below 100. The figures of v2 and v3 are in their cards, the detail p
 from __future__ import annotations
 
 import argparse
-import os
 import json
 import sys
 from collections import defaultdict
@@ -322,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     if args.refine:
-        return _print(report(_merge(measure_refined(world_dir, camera["id"], AnchorRefineConfig(window=float(os.environ.get("WINDOW", "0.15"))),
+        return _print(report(_merge(measure_refined(world_dir, camera["id"], AnchorRefineConfig(),
                                                     args.near_lines_only)
                                     for world_dir in args.worlds
                                     for camera in (c for lane in json.loads((world_dir / "world.json").read_text())
@@ -344,8 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     return _print(report(results), args.json)
 
 
-def _merge(parts: Iterable[dict[str, tuple[list[dict], dict[str, int]]]]) -> dict[str, tuple[list[dict], dict[str, int]]]:
-    results: dict[str, tuple[list[dict], dict[str, int]]] = {}
+Results = dict[str, tuple[list[dict], dict[str, int]]]
+
+
+def _merge(parts: Iterable[Results]) -> Results:
+    results: Results = {}
     for part in parts:
         for key, (rows, counts) in part.items():
             old_rows, old_counts = results.get(key, ([], {}))
