@@ -77,6 +77,7 @@ def speed_rows() -> list[dict]:
         _row("1 stream: detect (wall)", one["ms_per_stage"]["detect"], "ms/frame"),
         _row("1 stream: track (wall)", one["ms_per_stage"]["track"], "ms/frame"),
         _row("1 stream: zones (wall)", one["ms_per_stage"]["zones"], "ms/frame"),
+        _row("1 stream: anchor refinement (wall)", one["ms_per_stage"]["refine"], "ms/frame"),
         _row("1 stream: peak resident memory", one["peak_rss_mb"], "MB"),
         _row("4 streams on 2 CPUs: slowest analysed", min(four["analysed_fps"]), "frames/s", ">= 10",
              min(four["analysed_fps"]) >= 9.5),

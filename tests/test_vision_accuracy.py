@@ -73,20 +73,22 @@ def test_queue_camera_recall_floor(results):
 
 
 def test_entry_and_gate_times_floor(results):
-    """Target >= 95 % within 2 frames; measured 44 % (entries) and 50 % (gate line): a truck moves
+    """Target >= 95 % within 2 frames; measured 47 % (entries) and 100 % of 2 (gate line; 44 % and 50 % before
+    anchor refinement): a truck moves
     under a pixel a frame there, and the detected box bottom is off by 2-3 px on average, by up to
     10 px for seconds while the truck ahead covers it (a bias that lasts, which no fit evens out)."""
     queue, gate = results["queue"], results["gate"]
     assert queue.on_time_of("enter") >= 0.4, sorted(queue.errors_by_kind["enter"])
     assert gate.on_time_of("gate") >= 0.4, sorted(gate.errors_by_kind["gate"])
     errors = sorted(queue.errors_by_kind["enter"])
-    assert errors[len(errors) // 2] <= 5.0, errors  # median, measured 4.1 (2.6 with the 40 % part rule)
+    assert errors[len(errors) // 2] <= 3.0, errors  # median, measured 2.05 (4.1 before anchor refinement)
 
 
 def test_queue_occupancy_floor(results):
-    """Target >= 95 % of seconds; measured 83.8 % (78.5 % before ghost tracks counted as their truck): the truck
+    """Target >= 95 % of seconds; measured 87.3 % (83.8 % before anchor refinement, 78.5 % before ghost tracks
+    counted as their truck): the truck
     waiting at the booth stands within 1-3 px of the zone's side and its detected box ends ~27 px short there
     (counted inside, the truth has it outside), and a truck standing within a few px of the entry line is counted
     on the wrong side of it (the box-bottom bias at 60 m; docs/vision.md)."""
     queue = results["queue"]
-    assert queue.occupancy_agreement >= 0.83, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
+    assert queue.occupancy_agreement >= 0.85, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
