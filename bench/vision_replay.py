@@ -3,7 +3,9 @@
 Detection is nearly all of an accuracy run's time, and the tracker and lane logic never change what
 the detector finds; so the detector runs once per camera video (`cache_detections`, saved next to the
 world as `detections-<camera>-<model>.npz`) and every variant of the tracking side is replayed from it
-(`replay_camera`) and scored exactly as `bench.vision_eval` scores a live run:
+(`replay_camera`) and scored exactly as `bench.vision_eval` scores a live run. The anchor refinement
+(edge/anchor_refine.py) looks at the frames, so with it on (the edge's default) the videos are decoded
+again; `--anchor-refine off` replays without them:
 
     PYTHONPATH=. python -m bench.vision_replay 31 32 33 34
 
