@@ -51,6 +51,10 @@ GHOST_IOU = 0.3
 GHOST_SHARE = 0.5
 GHOST_SIGHTINGS = 20
 GHOST_MEMORY = timedelta(seconds=1)
+# A truck counts in the queue zone once the median of its last ENTRY_FRAMES anchors has gone from short of the
+# entry line to past it. The crossing's own test (the median over `line_fit_frames`, 16 at a far line) lags a
+# truck creeping at 0.6 px a frame by about 5 px, for which it stood inside the zone uncounted (tuning seeds 31-34).
+ENTRY_FRAMES = 5
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class _Truck:
     # Per recent sighting: the older truck whose box this one's overlapped, else None (see GHOST_IOU).
     hosts: deque[int | None] = field(default_factory=lambda: deque(maxlen=GHOST_SIGHTINGS))
     deferred: list[_Deferred] = field(default_factory=list)
+    short_of_entry: bool = False  # seen before the entry line (ENTRY_FRAMES' median)
+    past_entry: bool = False  # … and since then past it
 
 
 @dataclass
@@ -172,6 +178,7 @@ class LaneCamera:
             truck.path.append((at, point))
             recent = [p for _, p in list(truck.path)[-max(1, self.fit_frames):]]
             truck.steady = np.median(np.stack(recent), axis=0)
+            self._note_entry(truck)
             if not first_sighting and previous[1] is not None:
                 self._detect_crossings(truck, previous, (at, truck.steady))
             crossings += self._settle(truck, everything=False)
@@ -194,7 +201,8 @@ class LaneCamera:
                 if flag and self._queued(key):
                     counted.add(key)
         self.queue_occupancy = len(counted) + sum(
-            1 for t in self._hidden(at, seen) if self._in_queue(t) and t.id not in counted)
+            1 for t in self._hidden(at, seen)
+            if self._in_queue(t) and t.id not in counted and not self._followed(t, points))
         if self.weighbridge_zone and len(points):
             inside = self.weighbridge_zone.contains(points)
             self.weighbridge_tracks = [t for t, flag in zip(truck_ids, inside, strict=True) if flag]
@@ -295,11 +303,28 @@ class LaneCamera:
         Trucks already in view when the camera starts count, and so does every truck when entries are
         inferred (they may have crossed hidden)."""
         truck = self._trucks[truck_id]
-        if self.entry_line is None or self.infer_hidden_entries or "enter" in truck.fired:
+        if self.entry_line is None or self.infer_hidden_entries or "enter" in truck.fired or truck.past_entry:
             return True
         if truck.steady is not None and self.entry_line.distance(truck.steady) > self.queued_past_entry:
             return True  # well inside: a truck whose track restarted after it entered (lost behind another)
         return self._started is not None and truck.first_seen.utc - self._started.utc <= STARTUP_GRACE
+
+    def _note_entry(self, truck: _Truck) -> None:
+        """Whether the truck went from short of the entry line to past it, by its last ENTRY_FRAMES anchors."""
+        if self.entry_line is None or truck.past_entry:
+            return
+        recent = np.stack([p for _, p in list(truck.path)[-ENTRY_FRAMES:]])
+        distance = self.entry_line.distance(np.median(recent, axis=0))
+        truck.short_of_entry |= distance < 0
+        truck.past_entry = truck.short_of_entry and distance > 0
+
+    def _followed(self, truck: _Truck, points: np.ndarray) -> bool:
+        """With entries not inferred (a camera that sees its queue): a truck seen now within `rejoin_radius_px` of
+        where this one vanished is this truck under another track (two tracks alternating on one truck), not one
+        hiding it, which stands a truck's length ahead. A camera that cannot see its queue holds every hidden truck."""
+        if self.infer_hidden_entries or not len(points):
+            return False
+        return float(np.min(np.hypot(*(points - truck.anchor).T))) <= self.rejoin_radius
 
     def _before_entry(self, truck: _Truck) -> bool:
         return self.entry_line is not None and "enter" not in truck.fired

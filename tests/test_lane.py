@@ -273,3 +273,49 @@ def test_a_truck_close_behind_a_surer_one_still_enters():
     crossings, occupancy = feed_scored(LaneCamera(GEOMETRY, SLOW), frames)
     assert [(c.kind, c.track_id) for c in crossings] == [("enter", 1), ("enter", 2)]
     assert occupancy[-1] == 2
+
+
+MAST = TrackingConfig(infer_hidden_entries=False, hidden_hold_s=1.0, rejoin_radius_px=40.0, line_fit_frames=16)
+
+
+def occupancies(lane: LaneCamera, frames: list[tuple[float, dict[int, list[float]]]]) -> list[int]:
+    out = []
+    for seconds, boxes in frames:
+        xyxy = np.array(list(boxes.values()), dtype=float).reshape(-1, 4)
+        lane.update(xyxy, np.array(list(boxes.keys()), dtype=int), at(seconds))
+        out.append(lane.queue_occupancy)
+    return out
+
+
+def test_a_truck_creeping_over_the_entry_line_counts_as_soon_as_it_is_past():
+    """0.6 px a frame, as at a far entry line: the 16 frames' median that times the crossing lags ~5 px behind."""
+    bottoms = [90 + 0.6 * i for i in range(40)]
+    lane = LaneCamera(GEOMETRY, MAST)
+    frames = [(0.0, {})] + [(12.0 + i * 0.1, {1: box(200, b)}) for i, b in enumerate(bottoms)]  # after the grace
+    occupancy = occupancies(lane, frames)[1:]
+    first = occupancy.index(1)
+    assert 100 < bottoms[first] < 102.5 and all(occupancy[first:])
+
+
+def test_a_box_jittering_over_the_entry_line_in_single_frames_does_not_count():
+    """Waits 2 px short of the line; one frame in three its box bottom lands 2 px past it."""
+    lane = LaneCamera(GEOMETRY, MAST)
+    frames = [(0.0, {})] + [(12.0 + i * 0.1, {1: box(200, 102 if i % 3 == 2 else 98)}) for i in range(60)]
+    assert max(occupancies(lane, frames)) == 0
+
+
+def test_a_truck_followed_by_two_alternating_tracks_is_not_held_hidden_beside_itself():
+    """The tracker follows one queued truck with two tracks (boxes 15 px apart, equally sure), seen by turns:
+    the one not seen is not held as hidden while the other stands where it vanished."""
+    lane = LaneCamera(GEOMETRY, MAST)
+    frames = [(i * 0.1, {1: box(200, 200), 2: box(205, 215)}) for i in range(10)]  # in view at the start
+    frames += [(1.0 + i * 0.1, {1 + (i // 5) % 2: box(200, 200) if (i // 5) % 2 == 0 else box(205, 215)})
+               for i in range(40)]
+    assert occupancies(lane, frames)[10:] == [1] * 40
+
+
+def test_a_truck_vanishing_a_truck_length_behind_another_is_still_held():
+    lane = LaneCamera(GEOMETRY, MAST)
+    frames = [(i * 0.1, {1: box(200, 150), 2: box(200, 210)}) for i in range(10)]  # in view at the start
+    frames += [(1.0 + i * 0.1, {2: box(200, 210)}) for i in range(5)]  # 1 hidden, 60 px behind 2
+    assert occupancies(lane, frames)[-5:] == [2] * 5
