@@ -298,7 +298,8 @@ class LaneCamera:
                 and at.utc - self._started.utc > STARTUP_GRACE)
 
     def _queued(self, truck_id: int) -> bool:
-        """In the queue once past the entry line: an anchor inside the zone that never crossed it is a truck
+        """In the queue once past the entry line (its `enter`, or sooner its last ENTRY_FRAMES anchors' median
+        crossing it): an anchor inside the zone that never crossed it is a truck
         waiting just short of the line (its box edge jittering over) or a second box of a queued truck.
         Trucks already in view when the camera starts count, and so does every truck when entries are
         inferred (they may have crossed hidden)."""
