@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--analysis-fps", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    parser.add_argument("--geometry", default="{}", help="the camera's lines and zones (JSON), so that the lane "
+                        "logic and the anchor refinement cost what they cost at a site")
     args = parser.parse_args(argv)
     cpus = {int(c) for c in args.cpus.split(",")}
     os.sched_setaffinity(0, cpus)
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     pipelines = []
     for i in range(args.streams):
         camera = CameraConfig.model_validate({
-            "id": f"cam{i}", "analysis_fps": args.analysis_fps,
+            "id": f"cam{i}", "analysis_fps": args.analysis_fps, "geometry": json.loads(args.geometry),
             "source": {"type": "file", "path": args.video, "realtime": True, "loop": True}})
         pipelines.append((FrameSource(camera, stop), CameraAnalysis(camera, make())))
 
