@@ -1,10 +1,13 @@
-"""A truck's box bottom near the lane lines, measured in the image against a background model of the empty road.
+"""A truck's box bottom near the lane lines (and its ends near the queue zone's sides), measured in the image
+against a background model of the empty road.
 
 Far from the camera a truck moves well under a pixel a frame, while the detector's box bottom is off by 1-3 px
 for seconds at a time (docs/vision.md, "Anchor refinement"), which no fit of the path removes. The camera is
 fixed, so the road behind a truck is known: where the truck's lowest rows differ from it is its bottom. Only a
-band around the lines is modelled and refined (that is where crossings are timed), and the background learns
-only outside truck boxes, so a truck standing for minutes never becomes road.
+band around the lines is modelled and refined (that is where crossings are timed), and around the queue zone:
+a truck waiting at the booth stands within a few px of the zone's side while the detector's box ends ~8 px short
+(docs/vision.md, "Queue-zone occupancy"), so there the box's ends are measured too. The background learns only
+outside truck boxes, so a truck standing for minutes never becomes road.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ LEARN_EVERY_S = 0.5
 
 
 class AnchorRefiner:
-    """Refines box bottoms (xyxy's y2) near the camera's lines; feed it every analysed frame, in order."""
+    """Refines box bottoms (xyxy's y2) near the camera's lines, and ends and bottoms (x1, x2, y2) of boxes whose
+    anchor lies near the queue zone's sides; feed it every analysed frame, in order."""
 
     def __init__(self, config: AnchorRefineConfig, lines: list[LineConfig], fps: float,
                  zone: list[tuple[float, float]] | None = None) -> None:
@@ -143,10 +147,10 @@ class AnchorRefiner:
             return None
         rows = np.flatnonzero(free) + (r0 - by)
         cols = slice(c0 - bx, c1 - bx)
-        if self.seen[rows][:, cols].min() < 1:
+        if self.seen[rows, cols].min() < 1:
             self.kept += 1
             return None
-        diff = np.abs(grey[rows][:, cols] - self.background[rows][:, cols]).max(axis=0)
+        diff = np.abs(grey[rows, cols] - self.background[rows, cols]).max(axis=0)
         if left:  # walk outwards as to the right
             diff = diff[::-1]
             at = -at
@@ -219,27 +223,28 @@ class AnchorRefiner:
         return None if end is None else top + end
 
     def _learn(self, grey: np.ndarray, everyone: np.ndarray) -> None:
-        assert self.band is not None
-        bx, by = self.band[0], self.band[1]
-        free = np.ones(grey.shape, bool)
-        # Away from the lines a box's sides may be refined, so it may end short by up to their search window.
+        # Away from the lines a box's ends may be refined, so it may end short by up to their search window; the
+        # lines' band learns as it would without the zone's sides (SIDE_MARGIN beside every box).
         wide = ~self._by_lines(everyone) if len(self.zone) else np.zeros(len(everyone), bool)
-        for box, far in zip(everyone, wide, strict=True):
-            # The box may end short of the truck by the very error refined here: keep the window below it too.
-            m = 2.0 + (self.config.window if far else SIDE_MARGIN) * float(box[2] - box[0])
-            r0, r1 = max(0, math.floor(box[1] - 2) - by), max(0, math.ceil(box[3] + self._window(box)) + 1 - by)
-            c0, c1 = max(0, math.floor(box[0] - m) - bx), max(0, math.ceil(box[2] + m) + 1 - bx)
-            free[r0:r1, c0:c1] = False
-        if len(self.zone):  # the lines' band learns as it would without the zone's sides refined
-            x0, y0, x1, y1 = self.line_band
-            near = np.ones(grey.shape, bool)
-            for box in everyone:
-                m = 2.0 + SIDE_MARGIN * float(box[2] - box[0])
-                r0, r1 = max(0, math.floor(box[1] - 2) - by), max(0, math.ceil(box[3] + self._window(box)) + 1 - by)
-                c0, c1 = max(0, math.floor(box[0] - m) - bx), max(0, math.ceil(box[2] + m) + 1 - bx)
-                near[r0:r1, c0:c1] = False
-            lines = (slice(max(0, y0 - by), max(0, y1 - by)), slice(max(0, x0 - bx), max(0, x1 - bx)))
-            free[lines] = near[lines]
+        free = self._free(grey.shape, everyone, np.where(wide, self.config.window, SIDE_MARGIN))
+        if wide.any():
+            assert self.band is not None and self.line_band is not None
+            x0, y0, x1, y1 = (v - o for v, o in zip(self.line_band, self.band[:2] * 2, strict=True))
+            lines = (slice(max(0, y0), max(0, y1)), slice(max(0, x0), max(0, x1)))
+            free[lines] = self._free(grey.shape, everyone, np.full(len(everyone), SIDE_MARGIN))[lines]
         self.seen += free
         rate = np.where(free, np.maximum(1.0 / np.maximum(self.seen, 1.0), self.rate), 0.0).astype(np.float32)
         self.background += rate * (grey - self.background)
+
+    def _free(self, shape: tuple[int, ...], everyone: np.ndarray, beside: np.ndarray) -> np.ndarray:
+        """The band's pixels no box covers, each box widened by `beside` (a share of its width) either side."""
+        assert self.band is not None
+        bx, by = self.band[0], self.band[1]
+        free = np.ones(shape, bool)
+        for box, share in zip(everyone, beside, strict=True):
+            # The box may end short of the truck by the very error refined here: keep the window below it too.
+            m = 2.0 + share * float(box[2] - box[0])
+            r0, r1 = max(0, math.floor(box[1] - 2) - by), max(0, math.ceil(box[3] + self._window(box)) + 1 - by)
+            c0, c1 = max(0, math.floor(box[0] - m) - bx), max(0, math.ceil(box[2] + m) + 1 - bx)
+            free[r0:r1, c0:c1] = False
+        return free
