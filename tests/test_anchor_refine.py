@@ -152,8 +152,8 @@ def test_sides_near_the_queue_zone_are_measured(day):
                 errors.append(new - box)
     e = np.array(errors)
     assert len(e) >= 50, f"too few trucks near the zone's side to judge ({len(e)})"
-    # Measured: left end and bottom within 0.5 px (10th-90th percentile), right end 5.0 px short (median, of
-    # the 8) and at most 0.1 px long (90th percentile).
+    # Measured: left end within 0.5 px and bottom within 0.8 px (10th-90th percentile), right end 5.0 px short
+    # (median, of the 8) and at most 0.1 px long (90th percentile).
     assert np.quantile(np.abs(e[:, 0]), 0.9) <= 1.0 and np.quantile(np.abs(e[:, 3]), 0.9) <= 1.0
     assert np.median(e[:, 2]) >= -6.0 and np.quantile(e[:, 2], 0.95) <= 1.0, np.quantile(e[:, 2], [0.5, 0.95])
 
