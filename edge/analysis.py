@@ -109,7 +109,8 @@ class CameraAnalysis:
 def new_refiner(camera: CameraConfig) -> AnchorRefiner | None:
     g = camera.geometry
     lines = [line for line in (g.entry_line, g.gate_line, g.exit_line) if line is not None]
-    return AnchorRefiner(camera.anchor_refine, lines, camera.analysis_fps) if camera.anchor_refine.enabled else None
+    return (AnchorRefiner(camera.anchor_refine, lines, camera.analysis_fps, g.queue_zone)
+            if camera.anchor_refine.enabled else None)
 
 
 def inside_another(xyxy: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray:

@@ -1,10 +1,13 @@
-"""A truck's box bottom near the lane lines, measured in the image against a background model of the empty road.
+"""A truck's box bottom near the lane lines (and its ends near the queue zone's sides), measured in the image
+against a background model of the empty road.
 
 Far from the camera a truck moves well under a pixel a frame, while the detector's box bottom is off by 1-3 px
 for seconds at a time (docs/vision.md, "Anchor refinement"), which no fit of the path removes. The camera is
 fixed, so the road behind a truck is known: where the truck's lowest rows differ from it is its bottom. Only a
-band around the lines is modelled and refined (that is where crossings are timed), and the background learns
-only outside truck boxes, so a truck standing for minutes never becomes road.
+band around the lines is modelled and refined (that is where crossings are timed), and around the queue zone:
+a truck waiting at the booth stands within a few px of the zone's side while the detector's box ends ~8 px short
+(docs/vision.md, "Queue-zone occupancy"), so there the box's ends are measured too. The background learns only
+outside truck boxes, so a truck standing for minutes never becomes road.
 """
 
 from __future__ import annotations
@@ -32,15 +35,19 @@ LEARN_EVERY_S = 0.5
 
 
 class AnchorRefiner:
-    """Refines box bottoms (xyxy's y2) near the camera's lines; feed it every analysed frame, in order."""
+    """Refines box bottoms (xyxy's y2) near the camera's lines, and ends and bottoms (x1, x2, y2) of boxes whose
+    anchor lies near the queue zone's sides; feed it every analysed frame, in order."""
 
-    def __init__(self, config: AnchorRefineConfig, lines: list[LineConfig], fps: float) -> None:
+    def __init__(self, config: AnchorRefineConfig, lines: list[LineConfig], fps: float,
+                 zone: list[tuple[float, float]] | None = None) -> None:
         self.config = config
         self.lines = lines
+        self.zone = np.asarray(zone or [], np.float32).reshape(-1, 2)  # the queue zone, whose sides are refined too
         self.learn_every = max(1, round(LEARN_EVERY_S * fps))
         self.rate = min(1.0, self.learn_every / (config.background_s * fps))
         self.frames = 0
         self.band: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1 of the modelled region
+        self.line_band: tuple[int, int, int, int] | None = None  # the part around the lines (bottoms only)
         self.shape: tuple[int, int] | None = None
         self.background = np.zeros((0, 0), np.float32)
         self.seen = np.zeros((0, 0), np.float32)  # free frames each background pixel was learnt from
@@ -52,21 +59,29 @@ class AnchorRefiner:
         frame (the detector's and the tracker's), which the background never learns from and which, covering a
         box's bottom, leave it as it is."""
         out = np.array(boxes, dtype=np.float32, copy=True)
-        if not self.lines or image.ndim != 3 or not image.size:
+        if not (self.lines or len(self.zone)) or image.ndim != 3 or not image.size:
             return out
         if self.shape != image.shape[:2]:
             self._start(image.shape[:2])
-        assert self.band is not None
+        assert self.band is not None and self.line_band is not None
         x0, y0, x1, y1 = self.band
+        lx0, ly0, lx1, ly1 = self.line_band
         learn = self.frames % self.learn_every == 0
         self.frames += 1
-        near = (out[:, 3] >= y0) & (out[:, 1] < y1) & (out[:, 0] < x1) & (out[:, 2] > x0)
-        if not (learn or near.any()):
+        sides = ~self._by_lines(out) & (self._zone_distance(out) <= self.config.window * (out[:, 2] - out[:, 0]))
+        near = ~sides & (out[:, 3] >= ly0) & (out[:, 1] < ly1) & (out[:, 0] < lx1) & (out[:, 2] > lx0)
+        if not (learn or near.any() or sides.any()):
             return out
         grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY).astype(np.float32)
         everyone = np.concatenate([np.asarray(others, np.float32).reshape(-1, 4), out])
-        for i in np.flatnonzero(near):
-            bottom = self._bottom(grey, out[i], everyone)
+        for i in np.flatnonzero(near | sides):
+            own = out[i].copy()  # as the detector and tracker found it, among `everyone`
+            if sides[i]:
+                for left in (True, False):
+                    edge = self._side(grey, own, everyone, left)
+                    if edge is not None:
+                        out[i, 0 if left else 2] = edge
+            bottom = self._bottom(grey, out[i], everyone, own, clip=bool(sides[i]))
             if bottom is not None:
                 out[i, 3] = bottom
         if learn:
@@ -76,10 +91,15 @@ class AnchorRefiner:
     def _start(self, shape: tuple[int, int]) -> None:
         h, w = shape
         margin = self.config.band * h
-        xs = [p[0] for line in self.lines for p in (line.start, line.end)]
-        ys = [p[1] for line in self.lines for p in (line.start, line.end)]
-        self.band = (max(0, math.floor(min(xs) - margin)), max(0, math.floor(min(ys) - margin)),
-                     min(w, math.ceil(max(xs) + margin)), min(h, math.ceil(max(ys) + margin)))
+
+        def around(points: list[tuple[float, float]]) -> tuple[int, int, int, int]:
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            return (max(0, math.floor(min(xs) - margin)), max(0, math.floor(min(ys) - margin)),
+                    min(w, math.ceil(max(xs) + margin)), min(h, math.ceil(max(ys) + margin)))
+
+        ends = [p for line in self.lines for p in (line.start, line.end)]
+        self.line_band = around(ends) if ends else (0, 0, 0, 0)
+        self.band = around(ends + [tuple(p) for p in self.zone.tolist()])
         x0, y0, x1, y1 = self.band
         self.shape = shape
         self.background = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.float32)
@@ -88,21 +108,103 @@ class AnchorRefiner:
     def _window(self, box: np.ndarray) -> float:
         return max(MIN_WINDOW_PX, self.config.window * float(box[3] - box[1]))
 
-    def _bottom(self, grey: np.ndarray, box: np.ndarray, everyone: np.ndarray) -> float | None:
+    def _by_lines(self, boxes: np.ndarray) -> np.ndarray:
+        """Whether each box's anchor lies in the band around the lines (where only bottoms are refined)."""
+        assert self.line_band is not None
+        x0, y0, x1, y1 = self.line_band
+        ax = (boxes[:, 0] + boxes[:, 2]) / 2
+        return (boxes[:, 3] >= y0) & (boxes[:, 3] < y1) & (ax >= x0) & (ax < x1)
+
+    def _zone_distance(self, boxes: np.ndarray) -> np.ndarray:
+        """Each box's anchor's distance to the nearest side of the zone (inf without a zone)."""
+        if len(self.zone) < 3 or not len(boxes):
+            return np.full(len(boxes), np.inf, np.float32)
+        p = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], 1)[:, None, :]
+        a, b = self.zone, np.roll(self.zone, -1, axis=0)
+        t = np.clip(((p - a) * (b - a)).sum(-1) / np.maximum(((b - a) ** 2).sum(-1), 1e-9), 0, 1)
+        return np.linalg.norm(p - (a + t[..., None] * (b - a)), axis=-1).min(axis=1)
+
+    def _side(self, grey: np.ndarray, box: np.ndarray, everyone: np.ndarray, left: bool) -> float | None:
+        """The box's left or right end measured as `_bottom` measures its bottom, over the box's rows that no
+        other truck's box reaches into near that end (a truck queued behind covers its top rows)."""
         assert self.band is not None
+        bx, by = self.band[0], self.band[1]
+        win = max(MIN_WINDOW_PX, self.config.window * float(box[2] - box[0]))
+        at = float(box[0] if left else box[2])
+        c0, c1 = math.floor(at - win), math.ceil(at + win) + 1
+        r0, r1 = math.floor(box[1]), math.ceil(box[3])
+        if c0 - bx < 0 or c1 - bx > grey.shape[1] or r0 - by < 0 or r1 - by > grey.shape[0] or r1 <= r0:
+            return None
+        # Another box's bottom may be short by its own window (a truck queued behind, partly hidden).
+        reach = everyone[:, 3] + np.maximum(MIN_WINDOW_PX, self.config.window * (everyone[:, 3] - everyone[:, 1]))
+        near = ((everyone[:, 0] < c1) & (everyone[:, 2] >= c0) & (everyone[:, 1] < r1) & (reach > r0))
+        near &= ~np.all(np.abs(everyone - box) < 0.5, axis=1)
+        free = np.ones(r1 - r0, bool)
+        for other, low in zip(everyone[near], reach[near], strict=True):
+            free[max(0, math.floor(other[1]) - r0):max(0, math.ceil(low) - r0)] = False
+        if free.mean() < MIN_FREE:
+            self.kept += 1
+            return None
+        rows = np.flatnonzero(free) + (r0 - by)
+        cols = slice(c0 - bx, c1 - bx)
+        if self.seen[rows, cols].min() < 1:
+            self.kept += 1
+            return None
+        diff = np.abs(grey[rows, cols] - self.background[rows, cols]).max(axis=0)
+        if left:  # walk outwards as to the right
+            diff = diff[::-1]
+            at = -at
+            c0 = -(c1 - 1)
+        end = self._end(diff, math.floor(at) - 1 - c0)
+        if end is None:
+            return None
+        return -(c0 + end) if left else c0 + end
+
+    def _end(self, diff: np.ndarray, k: int) -> float | None:
+        """Where the silhouette seen in `diff` (one value per pixel, outwards) ends, searching from index `k`
+        inwards for the truck and outwards for its end, in the profile's pixels (index + partial cover)."""
+        strong = diff >= self.config.min_contrast
+        k = min(len(diff) - 1, max(0, k))
+        while k >= 0 and not strong[k]:
+            k -= 1
+        if k < 0:
+            self.kept += 1
+            return None
+        while k + 1 < len(diff) and strong[k + 1]:
+            k += 1
+        if k + 1 >= len(diff):  # the silhouette runs on past the window: not this truck's end alone
+            self.kept += 1
+            return None
+        contrast = float(np.median(diff[max(0, k - 3):k])) if k > 0 else float(diff[k])
+        if contrast < 2 * self.config.min_contrast:
+            self.kept += 1
+            return None
+        below = float(diff[k + 1]) if diff[k + 1] >= NOISE_SHARE * self.config.min_contrast else 0.0
+        self.refined += 1
+        # Pixel r spans r - 0.5 .. r + 0.5; a pixel partly covered by the truck differs from the road in part.
+        return k - 0.5 + min(1.0, float(diff[k]) / contrast) + min(1.0, below / contrast)
+
+    def _bottom(self, grey: np.ndarray, box: np.ndarray, everyone: np.ndarray, own: np.ndarray,
+                clip: bool = False) -> float | None:
+        """`clip`: the rows searched may be cut at the modelled region's edge (near the zone's sides, the booth
+        lies near the frame's bottom); near the lines a window cut by the lines' band leaves the box as it is."""
+        assert self.band is not None and self.line_band is not None
         bx, by = self.band[0], self.band[1]
         win = self._window(box)
         side = SIDE_MARGIN * float(box[2] - box[0])
         top, end = math.floor(box[3] - win), math.ceil(box[3] + win) + 1  # rows searched, end exclusive
+        lo, hi = (by, by + grey.shape[0]) if clip else (self.line_band[1], self.line_band[3])
+        if clip:  # a silhouette running on to the cut is not ended there: `_end` leaves it as it is
+            top, end = max(lo, top), min(hi, end)
         left, right = math.floor(box[0] - side), math.ceil(box[2] + side)
-        if top - by < 0 or end - by > grey.shape[0] or left - bx < 0 or right - bx > grey.shape[1] or right <= left:
+        if top < lo or end > hi or top >= box[3] - 1 or left - bx < 0 or right - bx > grey.shape[1] or right <= left:
             return None  # not near a line (or cut by the band's edge)
         # Columns another truck's box reaches into the searched rows (a truck nearer the camera covering part of
         # this one's bottom, or one beside it) are left out: their pixels may be that truck's. Farther trucks end
         # above those rows. Too few columns left, and the box keeps the detector's bottom.
         near = ((everyone[:, 3] >= top) & (everyone[:, 1] < end)
                 & (everyone[:, 0] < right) & (everyone[:, 2] > left))
-        near &= ~np.all(np.abs(everyone - box) < 0.5, axis=1)  # itself, as detector and as tracker
+        near &= ~np.all(np.abs(everyone - own) < 0.5, axis=1)  # itself, as detector and as tracker
         free = np.ones(right - left, bool)
         for other in everyone[near]:
             free[max(0, math.floor(other[0]) - left):max(0, math.ceil(other[2]) - left)] = False
@@ -117,37 +219,32 @@ class AnchorRefiner:
         # Per row, the strongest difference from the road: the lowest point of a truck is one corner, so the
         # row's maximum (not its mean) follows the silhouette's bottom, with anti-aliased partial coverage.
         diff = np.abs(grey[rows][:, cols] - self.background[rows][:, cols]).max(axis=1)
-        strong = diff >= self.config.min_contrast
-        k = min(len(diff) - 1, max(0, math.floor(box[3]) - 1 - top))  # the box's last row
-        while k >= 0 and not strong[k]:
-            k -= 1
-        if k < 0:
-            self.kept += 1
-            return None
-        while k + 1 < len(diff) and strong[k + 1]:
-            k += 1
-        if k + 1 >= len(diff):  # the silhouette runs on past the window: not this truck's bottom alone
-            self.kept += 1
-            return None
-        contrast = float(np.median(diff[max(0, k - 3):k])) if k > 0 else float(diff[k])
-        if contrast < 2 * self.config.min_contrast:
-            self.kept += 1
-            return None
-        below = float(diff[k + 1]) if diff[k + 1] >= NOISE_SHARE * self.config.min_contrast else 0.0
-        self.refined += 1
-        # Pixel row r spans r - 0.5 .. r + 0.5; a row partly covered by the truck differs from the road in part.
-        return top + k - 0.5 + min(1.0, float(diff[k]) / contrast) + min(1.0, below / contrast)
+        end = self._end(diff, math.floor(box[3]) - 1 - top)  # from the box's last row
+        return None if end is None else top + end
 
     def _learn(self, grey: np.ndarray, everyone: np.ndarray) -> None:
-        assert self.band is not None
-        bx, by = self.band[0], self.band[1]
-        free = np.ones(grey.shape, bool)
-        for box in everyone:
-            # The box may end short of the truck by the very error refined here: keep the window below it too.
-            m = 2.0 + SIDE_MARGIN * float(box[2] - box[0])
-            r0, r1 = max(0, math.floor(box[1] - 2) - by), max(0, math.ceil(box[3] + self._window(box)) + 1 - by)
-            c0, c1 = max(0, math.floor(box[0] - m) - bx), max(0, math.ceil(box[2] + m) + 1 - bx)
-            free[r0:r1, c0:c1] = False
+        # Away from the lines a box's ends may be refined, so it may end short by up to their search window; the
+        # lines' band learns as it would without the zone's sides (SIDE_MARGIN beside every box).
+        wide = ~self._by_lines(everyone) if len(self.zone) else np.zeros(len(everyone), bool)
+        free = self._free(grey.shape, everyone, np.where(wide, self.config.window, SIDE_MARGIN))
+        if wide.any():
+            assert self.band is not None and self.line_band is not None
+            x0, y0, x1, y1 = (v - o for v, o in zip(self.line_band, self.band[:2] * 2, strict=True))
+            lines = (slice(max(0, y0), max(0, y1)), slice(max(0, x0), max(0, x1)))
+            free[lines] = self._free(grey.shape, everyone, np.full(len(everyone), SIDE_MARGIN))[lines]
         self.seen += free
         rate = np.where(free, np.maximum(1.0 / np.maximum(self.seen, 1.0), self.rate), 0.0).astype(np.float32)
         self.background += rate * (grey - self.background)
+
+    def _free(self, shape: tuple[int, ...], everyone: np.ndarray, beside: np.ndarray) -> np.ndarray:
+        """The band's pixels no box covers, each box widened by `beside` (a share of its width) either side."""
+        assert self.band is not None
+        bx, by = self.band[0], self.band[1]
+        free = np.ones(shape, bool)
+        for box, share in zip(everyone, beside, strict=True):
+            # The box may end short of the truck by the very error refined here: keep the window below it too.
+            m = 2.0 + share * float(box[2] - box[0])
+            r0, r1 = max(0, math.floor(box[1] - 2) - by), max(0, math.ceil(box[3] + self._window(box)) + 1 - by)
+            c0, c1 = max(0, math.floor(box[0] - m) - bx), max(0, math.ceil(box[2] + m) + 1 - bx)
+            free[r0:r1, c0:c1] = False
+        return free

@@ -105,12 +105,12 @@ class AnchorRefineConfig(Section):
 
     enabled: bool = Field(True, description="refine the anchors of trucks near the camera's lines from the image")
     band: float = Field(
-        0.1, gt=0, le=1, description="the modelled region: the lines' bounding box widened by this share of the "
-        "frame's height",
+        0.1, gt=0, le=1, description="the modelled region: the lines' (and the queue zone's) bounding box widened "
+        "by this share of the frame's height",
     )
     window: float = Field(
         0.25, gt=0, le=0.5, description="the bottom is searched this share of the box's height above and below "
-        "the detector's",
+        "the detector's (near the queue zone's sides, the ends this share of its width either side)",
     )
     min_contrast: float = Field(
         20.0, gt=0, le=255, description="grey levels a truck's pixel differs from the road by at least; a box "

@@ -85,10 +85,10 @@ def test_entry_and_gate_times_floor(results):
 
 
 def test_queue_occupancy_floor(results):
-    """Target >= 95 % of seconds; measured 90.7 % (87.2 % before a truck counted as soon as its last anchors
-    crossed the entry line and no hidden hold beside itself, 83.8 % before anchor refinement): the truck waiting
-    at the booth stands within 1-3 px of the zone's side and its detected box ends short there (counted inside,
-    the truth has it outside), and trucks at the entry line whose box bottom a nearer truck covers
-    (docs/vision.md, "Queue-zone occupancy")."""
+    """Target >= 95 % of seconds; measured 91.2 % (90.7 % before the ends of boxes near the zone's sides were
+    measured in the image, 87.2 % before a truck counted as soon as its last anchors crossed the entry line and
+    no hidden hold beside itself, 83.8 % before anchor refinement): the truck waiting at the booth stands within
+    1-3 px of the zone's side, where a truck queued behind hides the rows beside its box's right end, and trucks
+    at the entry line whose box bottom a nearer truck covers (docs/vision.md, "Queue-zone occupancy")."""
     queue = results["queue"]
-    assert queue.occupancy_agreement >= 0.88, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
+    assert queue.occupancy_agreement >= 0.90, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
