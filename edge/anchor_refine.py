@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from edge.config import AnchorRefineConfig, LineConfig
+from edge.geometry import anchors
 
 # The box's bottom is searched this far above and below the detector's (a share of the box's height, at least
 # MIN_WINDOW_PX): the detector's error at the far lines is a few px on a ~45 px tall truck.
@@ -112,14 +113,14 @@ class AnchorRefiner:
         """Whether each box's anchor lies in the band around the lines (where only bottoms are refined)."""
         assert self.line_band is not None
         x0, y0, x1, y1 = self.line_band
-        ax = (boxes[:, 0] + boxes[:, 2]) / 2
-        return (boxes[:, 3] >= y0) & (boxes[:, 3] < y1) & (ax >= x0) & (ax < x1)
+        ax, ay = anchors(boxes).T
+        return (ay >= y0) & (ay < y1) & (ax >= x0) & (ax < x1)
 
     def _zone_distance(self, boxes: np.ndarray) -> np.ndarray:
         """Each box's anchor's distance to the nearest side of the zone (inf without a zone)."""
         if len(self.zone) < 3 or not len(boxes):
             return np.full(len(boxes), np.inf, np.float32)
-        p = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], 1)[:, None, :]
+        p = anchors(boxes)[:, None, :]
         a, b = self.zone, np.roll(self.zone, -1, axis=0)
         t = np.clip(((p - a) * (b - a)).sum(-1) / np.maximum(((b - a) ** 2).sum(-1), 1e-9), 0, 1)
         return np.linalg.norm(p - (a + t[..., None] * (b - a)), axis=-1).min(axis=1)
