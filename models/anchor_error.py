@@ -82,25 +82,17 @@ def measure(world_dir: Path, camera_id: str, detectors: dict, step: int = 1,
     world = json.loads((world_dir / "world.json").read_text())
     camera = next(c for lane in world["lanes"] for c in lane["cameras"] if c["id"] == camera_id)
     lines = {k: v for k, v in camera["geometry"].items() if k.endswith("_line")}
-    truth = {}
-    for text in (world_dir / "objects" / f"{camera_id}.jsonl").read_text().splitlines():
-        row = json.loads(text)
-        truth[row["frame"]] = row["objects"]
+    truth = _truth_objects(world_dir, camera_id)
     capture = cv2.VideoCapture(str(world_dir / camera["video"]))
     results = {name: ([], {"truth": 0, "missed": 0, "extra": 0, "frames": 0}) for name in detectors}
     index = -1
     while capture.grab():
         index += 1
         everyone = truth.get(index, [])
-        measured = [o["visible_fraction"] >= MIN_VISIBLE for o in everyone]
-        if index % step or not any(measured):
+        judged = None if index % step else _judged(everyone, lines, near_lines_only)
+        if judged is None:
             continue
-        want = np.array([o["box"] for o in everyone], float)
-        anchors = np.stack([(want[:, 0] + want[:, 2]) / 2, want[:, 3]], axis=1)
-        if near_lines_only and not any(
-                m and line_distance(a, line) < NEAR_LINE_PX
-                for a, m in zip(anchors, measured, strict=True) for line in lines.values()):
-            continue
+        measured, want, anchors = judged
         _, frame = capture.retrieve()
         for name, detector in detectors.items():
             rows, counts = results[name]
@@ -120,10 +112,7 @@ def measure_refined(world_dir: Path, camera_id: str, config: AnchorRefineConfig,
     lines = {k: v for k, v in camera["geometry"].items() if k.endswith("_line")}
     refiner = AnchorRefiner(config, [LineConfig(**v) for v in lines.values()], float(world["fps"]))
     cached = CachedDetector(cache_detections(world_dir, camera_id))
-    truth = {}
-    for text in (world_dir / "objects" / f"{camera_id}.jsonl").read_text().splitlines():
-        row = json.loads(text)
-        truth[row["frame"]] = row["objects"]
+    truth = _truth_objects(world_dir, camera_id)
     capture = cv2.VideoCapture(str(world_dir / camera["video"]))
     results = {name: ([], {"truth": 0, "missed": 0, "extra": 0, "frames": 0}) for name in ("raw", "refined")}
     index = -1
@@ -140,21 +129,38 @@ def measure_refined(world_dir: Path, camera_id: str, config: AnchorRefineConfig,
             boxes = boxes[~inside_another(boxes, confidence)]
         refined = refiner.refine(frame, boxes, boxes)
         everyone = truth.get(index, [])
-        measured = [o["visible_fraction"] >= MIN_VISIBLE for o in everyone]
-        if not any(measured):
+        judged = _judged(everyone, lines, near_lines_only)
+        if judged is None:
             continue
-        want = np.array([o["box"] for o in everyone], float)
-        anchors = np.stack([(want[:, 0] + want[:, 2]) / 2, want[:, 3]], axis=1)
-        if near_lines_only and not any(
-                m and line_distance(a, line) < NEAR_LINE_PX
-                for a, m in zip(anchors, measured, strict=True) for line in lines.values()):
-            continue
+        measured, want, anchors = judged
         for name, chosen in (("raw", boxes), ("refined", refined)):
             rows, counts = results[name]
             _match(chosen, everyone, measured, want, anchors, lines, frame.shape[0], f"{world_dir.name}/", index,
                    rows, counts)
     print(f"{world_dir.name} {camera_id}: refined {refiner.refined} boxes, kept {refiner.kept}", file=sys.stderr)
     return {f"{camera['role']} {name}": result for name, result in results.items()}
+
+
+def _truth_objects(world_dir: Path, camera_id: str) -> dict[int, list[dict]]:
+    """frame -> the simulator's objects in that frame of the camera."""
+    rows = (json.loads(text) for text in (world_dir / "objects" / f"{camera_id}.jsonl").read_text().splitlines())
+    return {row["frame"]: row["objects"] for row in rows}
+
+
+def _judged(everyone: list[dict], lines: dict, near_lines_only: bool
+            ) -> tuple[list[bool], np.ndarray, np.ndarray] | None:
+    """(which objects are visible enough to measure, their truth boxes, their anchors), or None for a frame
+    with nothing to measure (none visible enough, or, with `near_lines_only`, none near a line)."""
+    measured = [o["visible_fraction"] >= MIN_VISIBLE for o in everyone]
+    if not any(measured):
+        return None
+    want = np.array([o["box"] for o in everyone], float)
+    anchors = np.stack([(want[:, 0] + want[:, 2]) / 2, want[:, 3]], axis=1)
+    if near_lines_only and not any(
+            m and line_distance(a, line) < NEAR_LINE_PX
+            for a, m in zip(anchors, measured, strict=True) for line in lines.values()):
+        return None
+    return measured, want, anchors
 
 
 def _match(boxes: np.ndarray, everyone: list[dict], measured: list[bool], want: np.ndarray, anchors: np.ndarray,
