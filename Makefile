@@ -15,8 +15,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo: setup
 	$(PY) -m lanewatch.demo
 
+# Two worker processes (pytest-xdist), a test file each: the long simulated-world tests keep one core busy each,
+# the broker and process tests mostly wait on sockets; a file's module fixtures stay in its worker.
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: setup
 	$(PY) -m bench
