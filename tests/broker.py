@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -13,10 +14,32 @@ from pathlib import Path
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
+# Test ports come from below the kernel's ephemeral range (32768-60999 on Linux), so that no port the kernel hands
+# out (outgoing connections, `bind(0)`) can take one between our choosing it and a server binding it; and each
+# pytest-xdist worker has its own slice, so that two workers never choose the same one.
+_PORT_BASE, _PORT_SPAN = 20000, 12000
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on, never handed out twice by this process."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    width = _PORT_SPAN // workers
+    first = _PORT_BASE + index * width
+    start = random.randrange(width)
+    for step in range(width):
+        port = first + (start + step) % width
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port in {first}-{first + width - 1}")
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:

@@ -10,9 +10,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from broker import Broker  # noqa: E402
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory):
-    """One real Mosquitto for the test session; tests that restart a broker start their own."""
+    """One real Mosquitto per test file; tests that restart a broker start their own. Per file, not per session:
+    the edges' retained status messages stay in the broker, and another file's central would take them in."""
     b = Broker(tmp_path_factory.mktemp("mosquitto")).start()
     yield b
     b.stop()
