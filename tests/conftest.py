@@ -17,3 +17,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory):
     b = Broker(tmp_path_factory.mktemp("mosquitto")).start()
     yield b
     b.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files marked `long` first: `make test` runs two workers a file each, and the longest files should run side by
+    side from the start, not one of them alone at the end while the other worker idles."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

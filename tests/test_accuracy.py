@@ -42,6 +42,8 @@ from central.config import CentralConfig
 from central.store import Store
 from lanewatch.contract import ClockState, LaneStatus
 
+pytestmark = pytest.mark.long
+
 SITE = "laocai"
 SEED = 7
 DAY_S = 86400

@@ -20,7 +20,7 @@ from bench.plates_sim import REAR_TEST_RUN, PlateScore, run_edge, score, simulat
 
 # Rendering 2 lanes x 360 s of three cameras and reading two 1080p videos per lane takes a few minutes
 # on a busy 2-core machine.
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.long]
 
 EXACT_TARGET = 0.95  # the bar
 WRONG_TARGET = 0.01  # the bar: trucks with a confidently wrong (trailer) plate

@@ -19,7 +19,7 @@ from bench.plates_sim import TEST_RUN, PlateScore, run_edge, score, simulate
 
 # Rendering and reading 2 x 360 s of 1080p video takes about 100 s on a quiet 2-core machine; give a
 # busy one room before pytest-timeout's default cuts it.
-pytestmark = pytest.mark.timeout(1200)
+pytestmark = [pytest.mark.timeout(1200), pytest.mark.long]
 
 EXACT_TARGET = 0.95  # the bar, per country and per row count
 WRONG_TARGET = 0.01  # the bar: trucks with a confidently wrong plate

@@ -22,7 +22,7 @@ from bench.vision_eval import CameraRun, Score, analyse_camera, score, simulate
 
 SEED = 11
 DURATION_S = 600
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 @pytest.fixture(scope="module")
