@@ -71,7 +71,9 @@ def test_sma_request_response_through_a_pty():
         readings = reader.drain()
         events = [e.event for e in reader.drain_events()]
     shown = {row.weight_kg for row in rows}
-    assert len(readings) > len(rows) / 2  # polled at 50 Hz over a 10 Hz (sped-up 80 Hz) timeline
+    # Polled at 50 Hz, the sped-up timeline's 6.1 s give ~300 answers; a reader stuck waiting out a 1 s timeout per
+    # request would get ~6. The floor leaves room for a loaded machine (236 seen with the suite's other worker busy).
+    assert len(readings) > 100
     assert all(r.reading.weight_kg in shown for r in readings)
     captures = [e for e in events if isinstance(e, StableWeight)]
     assert len(captures) == len(truth)
