@@ -71,16 +71,26 @@ class CameraRun:
 # queue camera's mast sees the entry line, so no entry is inferred and no truck is held as hidden for long;
 # paths are fitted over 8 frames either side of a line, 16 at the queue camera's entry line (60 m away, where a
 # truck moves under a pixel a frame); one long truck may show two boxes that cross a line up to 6 s and 120 px
-# apart (near the gate camera); a lost track is taken up only by one appearing within 40 px.
+# apart (near the gate camera); a lost track is taken up only by one appearing within 40 px. Pixel settings are
+# for a SITE_WIDTH px wide frame; the installer of a wider camera sets them in proportion (`site_tracking`).
 SITE_TRACKING = {"infer_hidden_entries": False, "hidden_hold_s": 1.0, "rejoin_radius_px": 40.0,
-                 "line_fit_frames": 8, "duplicate_window_s": 6.0, "duplicate_radius_px": 120.0}
+                 "line_fit_frames": 8, "duplicate_window_s": 6.0, "duplicate_radius_px": 120.0,
+                 "queued_past_entry_px": 15.0}
 SITE_TRACKING_BY_ROLE = {"queue": {"line_fit_frames": 16}, "gate": {}}
+SITE_WIDTH = 640
+
+
+def site_tracking(camera: dict) -> dict:
+    """The site's tracking settings for this camera, pixel ones scaled to its frame's width."""
+    scale = camera["width"] / SITE_WIDTH
+    settings = {**SITE_TRACKING, **SITE_TRACKING_BY_ROLE.get(camera["role"], {})}
+    return {k: v * scale if k.endswith("_px") else v for k, v in settings.items()}
 
 
 def camera_config(world: dict, camera: dict, world_dir: Path, analysis_fps: float | None = None) -> CameraConfig:
     return CameraConfig.model_validate({
         "id": camera["id"], "analysis_fps": analysis_fps or world["fps"], "geometry": camera["geometry"],
-        "tracking": {**SITE_TRACKING, **SITE_TRACKING_BY_ROLE.get(camera["role"], {})},
+        "tracking": site_tracking(camera),
         "source": {"type": "file", "path": str(world_dir / camera["video"]), "realtime": False,
                    "start_utc": world["start_utc"].replace("Z", "+00:00")},
     })

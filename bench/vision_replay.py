@@ -9,8 +9,9 @@ again; `--anchor-refine off` replays without them:
 
     PYTHONPATH=. python -m bench.vision_replay 31 32 33 34
 
-renders the busy 600 s worlds of those seeds into var/bench/vision (as `make bench` does), caches their
-detections and prints each camera's score, its missed and false events. Tune only on seeds that no
+renders the busy 600 s worlds of those seeds into var/bench/vision (as `make bench` does; `--size 1920x1080`
+renders them at that size into busy1080-<seed>), caches their detections and prints each camera's score (and the
+replay's ms per frame and stage, detection read from the cache), its missed and false events. Tune only on seeds that no
 test or bench reports (31-34 are the tuning seeds; 11, 21 and 22 are the test's and the bench's).
 """
 
@@ -144,19 +145,25 @@ def main() -> None:
     parser.add_argument("--anchor-refine", choices=("on", "off"), default="on",
                         help="refine anchors near the lines from the frames (edge/anchor_refine.py; decodes videos)")
     parser.add_argument("--refine-window", type=float, default=None, help="anchor_refine.window (default: the edge's)")
+    parser.add_argument("--size", default="640x360",
+                        help="frame size WxH the worlds are rendered at; other than 640x360 in busy<H>-<seed>")
     args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    folder = "busy" if (width, height) == (640, 360) else f"busy{height}"
     refine = {"enabled": args.anchor_refine == "on",
               **({"window": args.refine_window} if args.refine_window is not None else {})}
     total = Score()
     for seed in args.seeds:
-        world_dir = simulate(args.out / f"busy-{seed}", seed, args.duration)
+        world_dir = simulate(args.out / f"{folder}-{seed}", seed, args.duration, width, height)
         for camera in CAMERAS:
             world, spec = _camera(world_dir, camera)
             config = camera_config(world, spec, world_dir).model_copy(
                 update={"anchor_refine": AnchorRefineConfig(**refine)})
-            result = score(world_dir, replay_camera(world_dir, camera, cache_detections(world_dir, camera), config))
+            run = replay_camera(world_dir, camera, cache_detections(world_dir, camera), config)
+            result = score(world_dir, run)
             total.add(result)
-            print(f"seed {seed} {camera}: {summary(result)}")
+            run_ms = " ".join(f"{k} {v:.2f}" for k, v in run.ms_per_stage.items())
+            print(f"seed {seed} {camera}: {summary(result)} (ms per frame: {run_ms})")
             for line in result.misses:
                 print(f"  missed {line}")
             for line in result.falses:

@@ -20,9 +20,13 @@ import numpy as np
 from edge.config import AnchorRefineConfig, LineConfig
 from edge.geometry import anchors
 
+# Sizes in pixels of a frame REFERENCE_HEIGHT rows tall; they scale with the camera's frame (a 1080p camera sees a
+# truck three times as many pixels tall, and the detector's box error, made on its 640 px input, grows alike).
+REFERENCE_HEIGHT = 360
 # The box's bottom is searched this far above and below the detector's (a share of the box's height, at least
 # MIN_WINDOW_PX): the detector's error at the far lines is a few px on a ~45 px tall truck.
 MIN_WINDOW_PX = 3.0
+BOX_SLACK_PX = 2.0  # the road is not learnt this close beside and above a box: its edges may be off by that much
 SIDE_MARGIN = 0.05  # share of the box's width added either side: the lowest corner may lie just outside it
 # Background pixels are learnt as a plain mean over their first free frames, then with the time constant
 # background_s; an unknown pixel (never seen without a truck on it) leaves its box unrefined.
@@ -50,6 +54,8 @@ class AnchorRefiner:
         self.band: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1 of the modelled region
         self.line_band: tuple[int, int, int, int] | None = None  # the part around the lines (bottoms only)
         self.shape: tuple[int, int] | None = None
+        self.min_window = MIN_WINDOW_PX  # MIN_WINDOW_PX and BOX_SLACK_PX in this camera's pixels (set by `_start`)
+        self.box_slack = BOX_SLACK_PX
         self.background = np.zeros((0, 0), np.float32)
         self.seen = np.zeros((0, 0), np.float32)  # free frames each background pixel was learnt from
         self.refined = 0  # boxes whose bottom was replaced, for figures
@@ -92,6 +98,8 @@ class AnchorRefiner:
     def _start(self, shape: tuple[int, int]) -> None:
         h, w = shape
         margin = self.config.band * h
+        self.min_window = MIN_WINDOW_PX * h / REFERENCE_HEIGHT
+        self.box_slack = BOX_SLACK_PX * h / REFERENCE_HEIGHT
 
         def around(points: list[tuple[float, float]]) -> tuple[int, int, int, int]:
             xs, ys = [p[0] for p in points], [p[1] for p in points]
@@ -107,7 +115,7 @@ class AnchorRefiner:
         self.seen = np.zeros_like(self.background)
 
     def _window(self, box: np.ndarray) -> float:
-        return max(MIN_WINDOW_PX, self.config.window * float(box[3] - box[1]))
+        return max(self.min_window, self.config.window * float(box[3] - box[1]))
 
     def _by_lines(self, boxes: np.ndarray) -> np.ndarray:
         """Whether each box's anchor lies in the band around the lines (where only bottoms are refined)."""
@@ -130,14 +138,14 @@ class AnchorRefiner:
         other truck's box reaches into near that end (a truck queued behind covers its top rows)."""
         assert self.band is not None
         bx, by = self.band[0], self.band[1]
-        win = max(MIN_WINDOW_PX, self.config.window * float(box[2] - box[0]))
+        win = max(self.min_window, self.config.window * float(box[2] - box[0]))
         at = float(box[0] if left else box[2])
         c0, c1 = math.floor(at - win), math.ceil(at + win) + 1
         r0, r1 = math.floor(box[1]), math.ceil(box[3])
         if c0 - bx < 0 or c1 - bx > grey.shape[1] or r0 - by < 0 or r1 - by > grey.shape[0] or r1 <= r0:
             return None
         # Another box's bottom may be short by its own window (a truck queued behind, partly hidden).
-        reach = everyone[:, 3] + np.maximum(MIN_WINDOW_PX, self.config.window * (everyone[:, 3] - everyone[:, 1]))
+        reach = everyone[:, 3] + np.maximum(self.min_window, self.config.window * (everyone[:, 3] - everyone[:, 1]))
         near = ((everyone[:, 0] < c1) & (everyone[:, 2] >= c0) & (everyone[:, 1] < r1) & (reach > r0))
         near &= ~np.all(np.abs(everyone - box) < 0.5, axis=1)
         free = np.ones(r1 - r0, bool)
@@ -244,8 +252,9 @@ class AnchorRefiner:
         free = np.ones(shape, bool)
         for box, share in zip(everyone, beside, strict=True):
             # The box may end short of the truck by the very error refined here: keep the window below it too.
-            m = 2.0 + share * float(box[2] - box[0])
-            r0, r1 = max(0, math.floor(box[1] - 2) - by), max(0, math.ceil(box[3] + self._window(box)) + 1 - by)
+            m = self.box_slack + share * float(box[2] - box[0])
+            r0 = max(0, math.floor(box[1] - self.box_slack) - by)
+            r1 = max(0, math.ceil(box[3] + self._window(box)) + 1 - by)
             c0, c1 = max(0, math.floor(box[0] - m) - bx), max(0, math.ceil(box[2] + m) + 1 - bx)
             free[r0:r1, c0:c1] = False
         return free

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.vision_eval import END_GUARD_S, CameraRun, score
+from bench.vision_eval import END_GUARD_S, CameraRun, camera_config, score
 from edge.lane import Crossing, FrameTime
 
 START = datetime(2025, 6, 2, 1, 0, tzinfo=UTC)
@@ -59,3 +59,18 @@ def test_the_guard_is_only_the_videos_last_seconds(tmp_path: Path):
     result = score(world(tmp_path, [end - END_GUARD_S - 1]), run([end - END_GUARD_S - 0.5 - 31]))
     assert (result.truth_events, result.found, result.false_events) == (1, 0, 1)
     assert result.at_end == []
+
+
+def test_the_sites_pixel_settings_scale_with_the_cameras_width(tmp_path: Path):
+    """An installer sets pixel distances per camera: a 1920 px wide camera sees everything three times as large."""
+    world = {"fps": 10.0, "start_utc": "2025-06-02T01:00:00.000Z"}
+
+    def tracking(width: int):
+        camera = {"id": "q", "role": "queue", "video": "q.mp4", "width": width, "height": width * 9 // 16,
+                  "geometry": {}}
+        return camera_config(world, camera, tmp_path).tracking
+
+    small, large = tracking(640), tracking(1920)
+    assert (small.rejoin_radius_px, small.duplicate_radius_px, small.queued_past_entry_px) == (40.0, 120.0, 15.0)
+    assert (large.rejoin_radius_px, large.duplicate_radius_px, large.queued_past_entry_px) == (120.0, 360.0, 45.0)
+    assert large.line_fit_frames == small.line_fit_frames == 16 and large.hidden_hold_s == small.hidden_hold_s
