@@ -20,6 +20,6 @@ def broker(tmp_path_factory: pytest.TempPathFactory):
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files marked `long` first: `make test` runs two workers a file each, and the longest files should run side by
-    side from the start, not one of them alone at the end while the other worker idles."""
+    """Files marked `long` first: `make test` runs several workers a file each, and the longest files should run side
+    by side from the start, not one of them alone at the end while the other workers idle."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
