@@ -235,21 +235,20 @@ class AnchorRefiner:
         # Away from the lines a box's ends may be refined, so it may end short by up to their search window; the
         # lines' band learns as it would without the zone's sides (SIDE_MARGIN beside every box).
         wide = ~self._by_lines(everyone) if len(self.zone) else np.zeros(len(everyone), bool)
-        free = self._free(grey.shape, everyone, np.where(wide, self.config.window, SIDE_MARGIN))
-        if wide.any():
-            assert self.band is not None and self.line_band is not None
+        assert self.band is not None and self.line_band is not None
+        free = self._free(self.band, everyone, np.where(wide, self.config.window, SIDE_MARGIN))
+        if wide.any() and self.lines:  # the lines' band lies within the band
             x0, y0, x1, y1 = (v - o for v, o in zip(self.line_band, self.band[:2] * 2, strict=True))
-            lines = (slice(max(0, y0), max(0, y1)), slice(max(0, x0), max(0, x1)))
-            free[lines] = self._free(grey.shape, everyone, np.full(len(everyone), SIDE_MARGIN))[lines]
+            free[y0:y1, x0:x1] = self._free(self.line_band, everyone, np.full(len(everyone), SIDE_MARGIN))
         self.seen += free
         rate = np.where(free, np.maximum(1.0 / np.maximum(self.seen, 1.0), self.rate), 0.0).astype(np.float32)
         self.background += rate * (grey - self.background)
 
-    def _free(self, shape: tuple[int, ...], everyone: np.ndarray, beside: np.ndarray) -> np.ndarray:
-        """The band's pixels no box covers, each box widened by `beside` (a share of its width) either side."""
-        assert self.band is not None
-        bx, by = self.band[0], self.band[1]
-        free = np.ones(shape, bool)
+    def _free(self, region: tuple[int, int, int, int], everyone: np.ndarray, beside: np.ndarray) -> np.ndarray:
+        """The pixels of `region` (x0, y0, x1, y1 of the frame, within the band) no box covers, each box widened by
+        `beside` (a share of its width) either side."""
+        bx, by, x1, y1 = region
+        free = np.ones((max(0, y1 - by), max(0, x1 - bx)), bool)
         for box, share in zip(everyone, beside, strict=True):
             # The box may end short of the truck by the very error refined here: keep the window below it too.
             m = self.box_slack + share * float(box[2] - box[0])
