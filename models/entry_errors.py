@@ -41,19 +41,10 @@ from bench.vision_eval import MATCH_WINDOW_S, camera_config  # noqa: E402 - afte
 from bench.vision_replay import _camera  # noqa: E402
 from edge.lane import Crossing, LaneCamera  # noqa: E402
 from models.anchor_error import iou_matrix  # noqa: E402
-from models.lane_oracle import CAMERA, record  # noqa: E402
+from models.lane_oracle import CAMERA, record, truth_boxes, with_truth_bottoms  # noqa: E402
 
 FPS = 10.0
 BEFORE, AFTER = 16, 32  # frames either side of a timed crossing whose boxes tell which truck made it
-
-
-def truth_boxes(world_dir: Path) -> dict[int, tuple[list[str], np.ndarray]]:
-    out = {}
-    for text in (world_dir / "objects" / f"{CAMERA}.jsonl").read_text().splitlines():
-        row = json.loads(text)
-        out[row["frame"]] = ([o["truck"] for o in row["objects"]],
-                             np.array([o["box"] for o in row["objects"]], float).reshape(-1, 4))
-    return out
 
 
 def labels(rows: list[dict], truth: dict) -> list[list[str | None]]:
@@ -64,19 +55,6 @@ def labels(rows: list[dict], truth: dict) -> list[list[str | None]]:
         ious = iou_matrix(want, row["raw"]) if len(want) and len(row["raw"]) else np.zeros((0, len(row["raw"])))
         out.append([names[int(ious[:, j].argmax())] if len(ious) and ious[:, j].max() >= 0.5 else None
                     for j in range(len(row["raw"]))])
-    return out
-
-
-def with_truth_bottoms(rows: list[dict], truth: dict) -> list[dict]:
-    out = []
-    for index, row in enumerate(rows):
-        xyxy, (_, want) = row["xyxy"].copy(), truth.get(index, ([], np.zeros((0, 4))))
-        if len(xyxy) and len(want):
-            ious = iou_matrix(want, row["raw"])
-            for j in range(len(xyxy)):
-                if ious[:, j].max() >= 0.5:
-                    xyxy[j, 3] = want[int(ious[:, j].argmax()), 3]
-        out.append({**row, "xyxy": xyxy})
     return out
 
 
@@ -110,7 +88,7 @@ def classify(world_dir: Path) -> list[tuple[str, str, float | None, bool]]:
     names = labels(rows, truth)
     crossings, trucks = replay(world_dir, rows)
     wanted, pairs, start = paired(world_dir, crossings)
-    oracle, _ = replay(world_dir, with_truth_bottoms(rows, truth))
+    oracle, _ = replay(world_dir, with_truth_bottoms(rows, truth, "all"))
     _, oracle_pairs, _ = paired(world_dir, oracle)
     carried: dict[int, dict[int, str | None]] = {}
     first: dict[str, int] = {}

@@ -69,17 +69,22 @@ def record(world_dir: Path) -> list[dict]:
     return rows
 
 
-def replay(world_dir: Path, rows: list[dict], variant: str) -> Score:
-    world, spec = _camera(world_dir, CAMERA)
-    config = camera_config(world, spec, world_dir)
-    truth = {}
+def truth_boxes(world_dir: Path) -> dict[int, tuple[list[str], np.ndarray]]:
+    """Per frame of the camera's video: the truth's trucks and their whole boxes."""
+    out = {}
     for text in (world_dir / "objects" / f"{CAMERA}.jsonl").read_text().splitlines():
         row = json.loads(text)
-        truth[row["frame"]] = np.array([o["box"] for o in row["objects"]], float).reshape(-1, 4)
-    lane = LaneCamera(config.geometry, config.tracking)
-    crossings, occupancy = [], {}
+        out[row["frame"]] = ([o["truck"] for o in row["objects"]],
+                             np.array([o["box"] for o in row["objects"]], float).reshape(-1, 4))
+    return out
+
+
+def with_truth_bottoms(rows: list[dict], truth: dict[int, tuple[list[str], np.ndarray]], variant: str) -> list[dict]:
+    """The recorded rows with the truth's bottom for each box matched to a truth truck (IoU >= 0.5) of the variant:
+    none, those the refiner measured, those it left (unmeasured), or all."""
+    out = []
     for index, row in enumerate(rows):
-        xyxy, want = row["xyxy"].copy(), truth.get(index, np.zeros((0, 4)))
+        xyxy, (_, want) = row["xyxy"].copy(), truth.get(index, ([], np.zeros((0, 4))))
         if variant != "none" and len(xyxy) and len(want):
             measured = np.abs(xyxy[:, 3] - row["raw"][:, 3]) > 1e-3
             ious = iou_matrix(want, row["raw"])
@@ -87,7 +92,17 @@ def replay(world_dir: Path, rows: list[dict], variant: str) -> Score:
                 k = int(ious[:, j].argmax())
                 if ious[k, j] >= 0.5 and (variant == "all" or measured[j] == (variant == "measured")):
                     xyxy[j, 3] = want[k, 3]
-        crossings += lane.update(xyxy, row["ids"], row["at"], row["confidence"])
+        out.append({**row, "xyxy": xyxy})
+    return out
+
+
+def replay(world_dir: Path, rows: list[dict], variant: str) -> Score:
+    world, spec = _camera(world_dir, CAMERA)
+    config = camera_config(world, spec, world_dir)
+    lane = LaneCamera(config.geometry, config.tracking)
+    crossings, occupancy = [], {}
+    for index, row in enumerate(with_truth_bottoms(rows, truth_boxes(world_dir), variant)):
+        crossings += lane.update(row["xyxy"], row["ids"], row["at"], row["confidence"])
         if index % 10 == 0:
             occupancy[index // 10] = lane.queue_occupancy
     crossings += lane.flush()
