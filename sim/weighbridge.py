@@ -312,7 +312,8 @@ def truck_timeline(
             t += dt
 
     for weight in weights_kg:
-        emit(rng.uniform(3.0, 6.0), lambda _f: rng.gauss(0.0, division_kg * 0.2), False)
+        # The empty deck stands still longer than the default 3 s stable window, so that a zero can be learnt.
+        emit(1.0 + rng.uniform(3.0, 6.0), lambda _f: rng.gauss(0.0, division_kg * 0.2), False)
         emit(rng.uniform(3.0, 6.0), lambda f, w=weight: w * f * (1 + 0.05 * rng.uniform(-1, 1)), True)
         swing = weight * 0.01
         emit(rng.uniform(1.0, 2.0), lambda f, w=weight, s=swing: w + s * (1 - f) * rng.uniform(-1, 1), True)

@@ -94,6 +94,12 @@ def signed_in(browser: Browser, central: Central, user: str, lang: str = "vi") -
     return page
 
 
+def expect_image_loaded(img, timeout_ms: float = 5000) -> None:
+    """Waits for the image to finish loading and fails if it is broken; the text can arrive before the pixels."""
+    img.page.wait_for_function("img => img.complete", arg=img.element_handle(), timeout=timeout_ms)
+    assert img.evaluate("img => img.naturalWidth > 0"), "the image loaded but is broken (no pixels)"
+
+
 def test_signed_out_requests_are_refused(world, browser):
     central = world["central"]
     context = browser.new_context(base_url=central.url)
@@ -119,7 +125,7 @@ def test_new_event_appears_on_the_board_within_two_seconds(world, browser):
     expect(card.locator(".plates")).to_contain_text("24C99871", timeout=2000)
     elapsed = time.monotonic() - published
     assert elapsed < 2.0
-    assert card.locator(".plates img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    expect_image_loaded(card.locator(".plates img").first)
     # The weighbridge of out-1 reports a stable load; its figure is on the card, grouped the Vietnamese way.
     expect(card.locator(".weighbridge")).to_contain_text("31.250 kg")
     # The edge's health from its latest status: online, camera, weighbridge with its reading, clock, backlog.
@@ -237,7 +243,7 @@ def test_history_filter_returns_exactly_the_expected_crossings_and_the_csv_match
     expect(page.locator("#matched")).to_have_text("same track")
     img = page.locator(".crops img").first
     expect(img).to_be_visible()
-    assert img.evaluate("img => img.complete && img.naturalWidth > 0")
+    expect_image_loaded(img)
 
     # The last day of lane out-1, while the central has been running: its queue, sampled each minute.
     page.goto("/history?lane=out-1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from edge.weighbridge.config import StableConfig
@@ -27,6 +27,8 @@ def run(rows: list[Row], config: StableConfig, with_motion: bool) -> list:
 
 @pytest.mark.parametrize("with_motion", [True, False], ids=["motion-flag", "software-only"])
 @settings(max_examples=25, deadline=None)
+# Found by hypothesis: the deck was empty for exactly one stable window, so no zero could be learnt.
+@example(seed=1067, weights=[3000.0], zero=15.0, creep=0.0)
 @given(
     seed=st.integers(0, 2**32),
     weights=st.lists(st.integers(3_000, 99_000).map(lambda w: w // 10 * 10.0), min_size=1, max_size=6),
