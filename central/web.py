@@ -27,8 +27,12 @@ class Broadcaster:
         self._queues: set[asyncio.Queue[str]] = set()
 
     def notify_threadsafe(self, message: str) -> None:
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(self._fan_out, message)
+        loop = self.loop
+        if loop is None:
+            return
+        # While the service stops, the web's loop closes before the ingest's threads do: nobody is listening.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._fan_out, message)
 
     def _fan_out(self, message: str) -> None:
         for q in self._queues:
@@ -52,6 +56,7 @@ def create_app(config: CentralConfig, broadcaster: Broadcaster) -> Starlette:
         broadcaster.loop = asyncio.get_running_loop()
         Store(config.database).close()  # created and migrated before the first request reads it
         yield
+        broadcaster.loop = None
 
     app = Starlette(
         routes=[

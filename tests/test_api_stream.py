@@ -3,6 +3,7 @@ lanes pushed again on the next change after them (the stream must not go silent 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -18,11 +19,15 @@ from central.config import CentralConfig
 from central.web import Broadcaster, create_app
 
 
+def _config(tmp_path) -> CentralConfig:
+    return CentralConfig.model_validate({"database": str(tmp_path / "central.sqlite"), "sites": [
+        {"id": "laocai", "name": "Lào Cai", "lanes": [{"id": "out-1", "direction": "export"}]}]})
+
+
 @pytest.fixture
 def server(tmp_path, monkeypatch):
     monkeypatch.setattr(api, "STREAM_KEEP_ALIVE_S", 0.3)
-    config = CentralConfig.model_validate({"database": str(tmp_path / "central.sqlite"), "sites": [
-        {"id": "laocai", "name": "Lào Cai", "lanes": [{"id": "out-1", "direction": "export"}]}]})
+    config = _config(tmp_path)
     broadcaster = Broadcaster()
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(config, broadcaster), host="127.0.0.1", port=port,
@@ -64,3 +69,22 @@ def test_stream_sends_keep_alives_and_still_pushes_the_next_change(server):
     assert len(lanes) == 2, seen  # the first snapshot, and the change pushed after the keep-alives
     data = [s for s in seen if s.startswith("data: ")]
     assert '"out-1"' in data[-1]
+
+
+def test_a_change_after_the_web_stopped_is_dropped_quietly(tmp_path):
+    """On shutdown the web's loop closes before the ingest's aggregator stops; its last notice must not kill it."""
+    broadcaster = Broadcaster()
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(_config(tmp_path), broadcaster), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    wait_for_port(port)
+    srv.should_exit = True
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    broadcaster.notify_threadsafe("lanes")  # raised "Event loop is closed" from the aggregator's thread
+    loop = asyncio.new_event_loop()
+    broadcaster.loop = loop
+    loop.close()  # the race: the loop closes between the check and the call
+    broadcaster.notify_threadsafe("lanes")
