@@ -11,7 +11,8 @@ again; `--anchor-refine off` replays without them:
 
 renders the busy 600 s worlds of those seeds into var/bench/vision (as `make bench` does; `--size 1920x1080`
 renders them at that size into busy1080-<seed>), caches their detections and prints each camera's score (and the
-replay's ms per frame and stage, detection read from the cache), its missed and false events. Tune only on seeds that no
+replay's ms per frame and stage, detection read from the cache), its missed and false events; `--tracking KEY=VALUE`
+replays with one of the tracking settings changed on both cameras. Tune only on seeds that no
 test or bench reports (31-34 are the tuning seeds; 11, 21 and 22 are the test's and the bench's).
 """
 
@@ -147,7 +148,10 @@ def main() -> None:
     parser.add_argument("--refine-window", type=float, default=None, help="anchor_refine.window (default: the edge's)")
     parser.add_argument("--size", default="640x360",
                         help="frame size WxH the worlds are rendered at; other than 640x360 in busy<H>-<seed>")
+    parser.add_argument("--tracking", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one of the cameras' tracking settings (docs/vision.md, Tracking); repeatable")
     args = parser.parse_args()
+    overrides = {key: float(value) for key, value in (item.split("=", 1) for item in args.tracking)}
     width, height = (int(v) for v in args.size.split("x"))
     folder = "busy" if (width, height) == (640, 360) else f"busy{height}"
     refine = {"enabled": args.anchor_refine == "on",
@@ -157,8 +161,10 @@ def main() -> None:
         world_dir = simulate(args.out / f"{folder}-{seed}", seed, args.duration, width, height)
         for camera in CAMERAS:
             world, spec = _camera(world_dir, camera)
-            config = camera_config(world, spec, world_dir).model_copy(
-                update={"anchor_refine": AnchorRefineConfig(**refine)})
+            config = camera_config(world, spec, world_dir)
+            config = config.model_copy(update={
+                "anchor_refine": AnchorRefineConfig(**refine),
+                "tracking": config.tracking.model_validate({**config.tracking.model_dump(), **overrides})})
             run = replay_camera(world_dir, camera, cache_detections(world_dir, camera), config)
             result = score(world_dir, run)
             total.add(result)
