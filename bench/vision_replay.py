@@ -12,8 +12,9 @@ again; `--anchor-refine off` replays without them:
 renders the busy 600 s worlds of those seeds into var/bench/vision (as `make bench` does; `--size 1920x1080`
 renders them at that size into busy1080-<seed>), caches their detections and prints each camera's score (and the
 replay's ms per frame and stage, detection read from the cache), its missed and false events; `--tracking KEY=VALUE`
-replays with one of the tracking settings changed on both cameras. Tune only on seeds that no
-test or bench reports (31-34 are the tuning seeds; 11, 21 and 22 are the test's and the bench's).
+replays with one of the tracking settings changed on both cameras, `--analysis-fps F` analyses fewer frames a
+second. Tune only on seeds that no test or bench reports (31-34 are the tuning seeds; 11, 21 and 22 are the test's
+and the bench's).
 """
 
 from __future__ import annotations
@@ -107,20 +108,21 @@ def replay_camera(world_dir: Path, camera_id: str, cache: Path, config: CameraCo
     occupancy: dict[int, int] = {}
     # The anchor refinement looks at the frames themselves: decode them (the same source as the live run).
     stop = threading.Event()
-    images = FrameSource(config, stop).start().frames() if config.anchor_refine.enabled else None
-    for index in range(detector.frames):
+    # The decoded frames also say which of the video's frames are analysed (fewer at a lower `analysis_fps`).
+    if config.anchor_refine.enabled:
+        frames = ((f.index, f.image) for f in FrameSource(config, stop).start().frames())
+    else:
+        frames = ((i, np.zeros((0, 0, 3), np.uint8)) for i in range(detector.frames))
+    for index, image in frames:
+        if index >= detector.frames:
+            break
         detector.index = index
         video_s = index / fps
-        image = np.zeros((0, 0, 3), np.uint8)
-        if images is not None:
-            decoded = next(images)
-            assert decoded.index == index, f"{camera_id}: frame {decoded.index} decoded for cached frame {index}"
-            image = decoded.image
         frame = Frame(image, FrameTime(start + timedelta(seconds=video_s), round(video_s * 1e9)), index)
         crossings += analysis.process(frame).crossings
-        second, rest = divmod(index, fps)
-        if rest == 0:
-            occupancy[int(second)] = analysis.lane.queue_occupancy
+        second = int(index // fps)
+        if second not in occupancy:  # sampled at each second's first analysed frame
+            occupancy[second] = analysis.lane.queue_occupancy
     crossings += analysis.finish()
     stop.set()
     return CameraRun(camera_id, camera["role"], fps, crossings, occupancy, analysis.clock.frames,
@@ -150,7 +152,12 @@ def main() -> None:
                         help="frame size WxH the worlds are rendered at; other than 640x360 in busy<H>-<seed>")
     parser.add_argument("--tracking", action="append", default=[], metavar="KEY=VALUE",
                         help="override one of the cameras' tracking settings (docs/vision.md, Tracking); repeatable")
+    parser.add_argument("--analysis-fps", type=float, default=None,
+                        help="analyse fewer of the video's frames a second, as a starved edge would (needs anchor "
+                             "refinement on: the decoded frames say which)")
     args = parser.parse_args()
+    if args.analysis_fps and args.anchor_refine == "off":
+        parser.error("--analysis-fps needs --anchor-refine on")
     overrides = {key: float(value) for key, value in (item.split("=", 1) for item in args.tracking)}
     width, height = (int(v) for v in args.size.split("x"))
     folder = "busy" if (width, height) == (640, 360) else f"busy{height}"
@@ -161,7 +168,7 @@ def main() -> None:
         world_dir = simulate(args.out / f"{folder}-{seed}", seed, args.duration, width, height)
         for camera in CAMERAS:
             world, spec = _camera(world_dir, camera)
-            config = camera_config(world, spec, world_dir)
+            config = camera_config(world, spec, world_dir, args.analysis_fps)
             config = config.model_copy(update={
                 "anchor_refine": AnchorRefineConfig(**refine),
                 "tracking": config.tracking.model_validate({**config.tracking.model_dump(), **overrides})})
