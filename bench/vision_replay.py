@@ -13,8 +13,8 @@ renders the busy 600 s worlds of those seeds into var/bench/vision (as `make ben
 renders them at that size into busy1080-<seed>), caches their detections and prints each camera's score (and the
 replay's ms per frame and stage, detection read from the cache), its missed and false events; `--tracking KEY=VALUE`
 replays with one of the tracking settings changed on both cameras, `--analysis-fps F` analyses fewer frames a
-second. Tune only on seeds that no test or bench reports (31-34 are the tuning seeds; 11, 21 and 22 are the test's
-and the bench's).
+second, `--model FILE` caches and replays another detector's boxes. Tune only on seeds that no test or bench
+reports (31-34 are the tuning seeds; 11, 21 and 22 are the test's and the bench's).
 """
 
 from __future__ import annotations
@@ -155,7 +155,10 @@ def main() -> None:
     parser.add_argument("--analysis-fps", type=float, default=None,
                         help="analyse fewer of the video's frames a second, as a starved edge would (needs anchor "
                              "refinement on: the decoded frames say which)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="another detector (an .onnx with a manifest.json beside it) to cache and replay")
     args = parser.parse_args()
+    detector = YoloOnnxDetectorConfig(**({"model": args.model.resolve()} if args.model else {}))
     if args.analysis_fps and args.anchor_refine == "off":
         parser.error("--analysis-fps needs --anchor-refine on")
     overrides = {key: float(value) for key, value in (item.split("=", 1) for item in args.tracking)}
@@ -172,7 +175,7 @@ def main() -> None:
             config = config.model_copy(update={
                 "anchor_refine": AnchorRefineConfig(**refine),
                 "tracking": config.tracking.model_validate({**config.tracking.model_dump(), **overrides})})
-            run = replay_camera(world_dir, camera, cache_detections(world_dir, camera), config)
+            run = replay_camera(world_dir, camera, cache_detections(world_dir, camera, detector), config)
             result = score(world_dir, run)
             total.add(result)
             run_ms = " ".join(f"{k} {v:.2f}" for k, v in run.ms_per_stage.items())

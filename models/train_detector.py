@@ -15,8 +15,10 @@ Runs in its own venv (torch is never a runtime dependency):
 
 Training data: `lanewatch-sim generate --label-every N` output folders (`images/{camera}/*.jpg` and
 YOLO `labels/{camera}/*.txt`, class 0 truck, 1 plate). The folders of the last `--val-seeds` seeds are
-held out for the mAP@0.5 on the model card. Everything is seeded; on the same machine and thread
-count the same data gives the same weights.
+held out for the mAP@0.5 on the model card. `--init` fine-tunes from an earlier run's .pt or from a shipped
+model's .onnx (its export folded the batch norms into the convolutions: they are rebuilt as a bias and stay
+frozen; re-exported untrained, the weights give v2's outputs exactly). Everything is seeded; on the same
+machine and thread count the same data gives the same weights.
 """
 
 from __future__ import annotations
@@ -366,7 +368,11 @@ def train_command(args: argparse.Namespace) -> int:
           f"from {[p.name for p in val_dirs]} ({time.monotonic() - started:.0f} s to load)", flush=True)
 
     model = TinyDetector(input_wh=input_wh)
-    if args.init:  # the network is fully convolutional: weights carry over to another input size
+    frozen_norms = bool(args.init) and args.init.endswith(".onnx")
+    if frozen_norms:
+        load_exported(model, Path(args.init))
+        print(f"started from {args.init} (exported weights; batch norms frozen as folded)")
+    elif args.init:  # the network is fully convolutional: weights carry over to another input size
         missing, _ = model.load_state_dict(torch.load(args.init), strict=False)
         print(f"started from {args.init}; new layers: {sorted({k.rsplit('.', 2)[0] for k in missing})}")
     ranges = level_ranges(model.strides)
@@ -378,6 +384,10 @@ def train_command(args: argparse.Namespace) -> int:
     step = 0
     for epoch in range(args.epochs):
         model.train()
+        if frozen_norms:  # their statistics were folded into the convolutions at export and cannot be recovered
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
         order = rng.permutation(len(train))[:per_epoch]
         for b in range(steps_per_epoch):
             idx = order[b * args.batch:(b + 1) * args.batch]
@@ -440,6 +450,40 @@ def export(model: TinyDetector, out: Path) -> None:
     onnx.save(proto, str(out))
 
 
+def load_exported(model: TinyDetector, path: Path) -> None:
+    """Start from a shipped model's ONNX file, whose export folded each batch norm into its convolution.
+
+    The ONNX graph runs the convolutions in the order the network registers them; each folded one gets its
+    weights and, through its batch norm set to add the folded bias and nothing else, its bias."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    weights = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    convs = [node for node in proto.graph.node if node.op_type == "Conv"]
+    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    norms = {id(seq[0]): seq[1] for seq in model.modules()
+             if isinstance(seq, nn.Sequential) and len(seq) > 1 and isinstance(seq[1], nn.BatchNorm2d)}
+    if len(convs) != len(layers):
+        raise SystemExit(f"{path}: {len(convs)} convolutions, but TinyDetector has {len(layers)}")
+    with torch.no_grad():
+        for node, layer in zip(convs, layers, strict=True):
+            w = torch.from_numpy(weights[node.input[1]].copy())
+            b = torch.from_numpy(weights[node.input[2]].copy()) if len(node.input) > 2 else torch.zeros(w.shape[0])
+            if w.shape != layer.weight.shape:
+                raise SystemExit(f"{path}: convolution {node.name} is {tuple(w.shape)}, "
+                                 f"TinyDetector's is {tuple(layer.weight.shape)}")
+            layer.weight.copy_(w)
+            norm = norms.get(id(layer))
+            if norm is None:
+                layer.bias.copy_(b)
+                continue
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0)
+            norm.weight.fill_(math.sqrt(1.0 + norm.eps))
+            norm.bias.copy_(b)
+
+
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -477,7 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--lr", type=float, default=3e-3)
     train.add_argument("--seed", type=int, default=20261130)
     train.add_argument("--threads", type=int, default=2)
-    train.add_argument("--init", default=None, help="start from these weights (.pt of an earlier run)")
+    train.add_argument("--init", default=None,
+                       help="start from these weights: a .pt of an earlier run, or a shipped model's .onnx")
     train.add_argument("--bottom-weight", type=float, default=1.0,
                        help="weight of the box bottom's L1 term against the other sides' (v3: 3)")
     train.set_defaults(func=train_command)
