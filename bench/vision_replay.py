@@ -161,7 +161,9 @@ def main() -> None:
     detector = YoloOnnxDetectorConfig(**({"model": args.model.resolve()} if args.model else {}))
     if args.analysis_fps and args.anchor_refine == "off":
         parser.error("--analysis-fps needs --anchor-refine on")
-    overrides = {key: float(value) for key, value in (item.split("=", 1) for item in args.tracking)}
+    if any("=" not in item for item in args.tracking):
+        parser.error(f"--tracking takes KEY=VALUE, got {args.tracking}")
+    overrides = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.tracking)}
     width, height = (int(v) for v in args.size.split("x"))
     folder = "busy" if (width, height) == (640, 360) else f"busy{height}"
     refine = {"enabled": args.anchor_refine == "on",
