@@ -55,6 +55,13 @@ GHOST_MEMORY = timedelta(seconds=1)
 # entry line to past it. The crossing's own test (the median over `line_fit_frames`, 16 at a far line) lags a
 # truck creeping at 0.6 px a frame by about 5 px, for which it stood inside the zone uncounted (tuning seeds 31-34).
 ENTRY_FRAMES = 5
+# A new track is a truck lost a moment ago (under REJOIN_MOVED) only where its box overlaps that truck's last box
+# this much: far from the camera a truck queued right behind another stands within `rejoin_radius_px` of it (anchors
+# 15-25 px apart at the queue camera's entry line) but overlaps its box far less than the same truck a frame later
+# does (tuning seed 34 T0017: the truck behind took the one ahead's id and its entry was never reported). A truck
+# lost for longer may have moved on by more than that.
+REJOIN_IOU = 0.3
+REJOIN_MOVED = timedelta(seconds=0.5)
 
 
 @dataclass(frozen=True)
@@ -156,8 +163,8 @@ class LaneCamera:
         seen = {self._by_tracker[t] for t in tids if t in self._by_tracker}
         crossings: list[Crossing] = []
         found = []
-        for point, tid in zip(points, tids, strict=True):
-            truck, first_sighting = self._truck_for(tid, point, at, seen)
+        for point, box, tid in zip(points, np.asarray(xyxy, dtype=np.float64), tids, strict=True):
+            truck, first_sighting = self._truck_for(tid, point, box, at, seen)
             seen.add(truck.id)
             found.append((truck, first_sighting))
         scores = np.ones(len(found)) if confidence is None else np.asarray(confidence, dtype=np.float64)
@@ -220,14 +227,16 @@ class LaneCamera:
         out = [c for truck in self._trucks.values() for c in self._settle(truck, everything=True)]
         return sorted(out, key=lambda c: c.at.mono_ns)
 
-    def _truck_for(self, tid: int, point: np.ndarray, at: FrameTime, seen: set[int]) -> tuple[_Truck, bool]:
+    def _truck_for(self, tid: int, point: np.ndarray, box: np.ndarray, at: FrameTime,
+                   seen: set[int]) -> tuple[_Truck, bool]:
         """The truck behind tracker id `tid` (known, rejoined after a loss, or new), and whether it is new."""
         known = self._by_tracker.get(tid)
         if known is not None:
             return self._trucks[known], False
         lost = [t for t in self._trucks.values()
                 if t.id not in seen and at.utc - t.at.utc <= self.rejoin_window
-                and float(np.hypot(*(t.anchor - point))) <= self.rejoin_radius]
+                and float(np.hypot(*(t.anchor - point))) <= self.rejoin_radius
+                and (t.box is None or at.utc - t.at.utc >= REJOIN_MOVED or _iou(t.box, box) >= REJOIN_IOU)]
         if not lost and self.queue_zone and self.queue_zone.contains(point[None])[0]:
             lost = self._hidden(at, seen)
         if lost:

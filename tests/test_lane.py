@@ -61,6 +61,22 @@ def test_new_track_where_a_truck_vanished_keeps_its_id_and_does_not_fire_again()
     assert lane.rejoins == 1
 
 
+def test_far_truck_close_behind_is_not_taken_for_the_one_ahead_missed_for_a_frame():
+    """Far from the camera the truck behind stands within `rejoin_radius_px` of the one ahead; a new track there,
+    in a frame where the one ahead was missed, is the truck behind (its box overlaps little), not the one ahead."""
+    def far(bottom: float) -> list[float]:
+        return [185, bottom - 30, 215, bottom]
+
+    lane = LaneCamera(GEOMETRY, RAW)
+    frames = [(i * 0.1, {1: far(95 + 2 * i)}) for i in range(5)]  # crosses the entry line, then is missed once
+    frames += [(0.5, {2: far(80)})]
+    frames += [(0.6 + i * 0.1, {1: far(106 + 0.5 * i), 2: far(80.5 + 0.5 * i)}) for i in range(60)]
+    crossings = feed(lane, frames)
+    assert [c.kind for c in crossings] == ["enter", "enter"]
+    assert len({c.track_id for c in crossings}) == 2
+    assert lane.rejoins == 0
+
+
 def test_line_crossed_while_unseen_fires_once_between_sightings():
     lane = LaneCamera(GEOMETRY, RAW)
     frames = [(0.0, {1: box(200, 80)}), (0.1, {1: box(200, 90)}), (0.5, {}), (1.0, {4: box(200, 130)})]
