@@ -13,8 +13,9 @@ renders the busy 600 s worlds of those seeds into var/bench/vision (as `make ben
 renders them at that size into busy1080-<seed>), caches their detections and prints each camera's score (and the
 replay's ms per frame and stage, detection read from the cache), its missed and false events; `--tracking KEY=VALUE`
 replays with one of the tracking settings changed on both cameras, `--analysis-fps F` analyses fewer frames a
-second, `--model FILE` caches and replays another detector's boxes. Tune only on seeds that no test or bench
-reports (31-34 are the tuning seeds; 11, 21 and 22 are the test's and the bench's).
+second, `--model FILE` caches and replays another detector's boxes, `--camera ID` replays one camera only. Tune
+only on seeds that no test or bench reports (31-34 are the tuning seeds; 11, 21 and 22 are the test's and the
+bench's).
 """
 
 from __future__ import annotations
@@ -157,6 +158,8 @@ def main() -> None:
                              "refinement on: the decoded frames say which)")
     parser.add_argument("--model", type=Path, default=None,
                         help="another detector (an .onnx with a manifest.json beside it) to cache and replay")
+    parser.add_argument("--camera", action="append", choices=CAMERAS, default=None,
+                        help="replay only this camera (repeatable; default: both)")
     args = parser.parse_args()
     detector = YoloOnnxDetectorConfig(**({"model": args.model.resolve()} if args.model else {}))
     if args.analysis_fps and args.anchor_refine == "off":
@@ -171,7 +174,7 @@ def main() -> None:
     total = Score()
     for seed in args.seeds:
         world_dir = simulate(args.out / f"{folder}-{seed}", seed, args.duration, width, height)
-        for camera in CAMERAS:
+        for camera in args.camera or CAMERAS:
             world, spec = _camera(world_dir, camera)
             config = camera_config(world, spec, world_dir, args.analysis_fps)
             config = config.model_copy(update={
