@@ -1,6 +1,6 @@
 """Write the ONNX fixtures of tests/data from the trained model (run in the training venv):
 
-    /tmp/torch-venv/bin/python models/make_test_models.py --weights /tmp/lanewatch-truck-v1.pt
+    /tmp/torch-venv/bin/python models/make_test_models.py --weights /tmp/lanewatch-truck-v2.pt --size 512x288
 
 * `coco-layout.onnx`: the project's network in a user's export's clothes: 80 COCO classes
   (truck = 7, bus = 5 carries half the truck score, person = 0 carries the plate score) with
@@ -68,13 +68,16 @@ def save(model: nn.Module, shape: tuple[int, ...], path: Path, names: dict[int, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", required=True, help="state dict saved by train_detector.py (.pt)")
+    parser.add_argument("--size", default="512x288", help="the default model's input, width x height")
     args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.split("x"))
     torch.manual_seed(0)
     OUT.mkdir(parents=True, exist_ok=True)
-    detector = TinyDetector(input_wh=(512, 288))
+    detector = TinyDetector(input_wh=(width, height))
     detector.load_state_dict(torch.load(args.weights))
     detector.export = True
-    save(CocoLayout(detector), (1, 3, 288, 512), OUT / "coco-layout.onnx", dict(enumerate(COCO)))
+    # The same input as the default model, so that the edge finds exactly the same trucks with either.
+    save(CocoLayout(detector), (1, 3, height, width), OUT / "coco-layout.onnx", dict(enumerate(COCO)))
     save(Transposed(), (1, 3, 288, 512), OUT / "transposed-output.onnx")
     gray = nn.Sequential(nn.Conv2d(1, 6, 32, 32), nn.Flatten(2))
     save(gray, (1, 1, 288, 512), OUT / "gray-input.onnx")
