@@ -285,7 +285,7 @@ class MotionDetectorConfig(Section):
 
 
 ClassName = Literal["truck", "plate"]
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "lanewatch-truck-v2.onnx"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "lanewatch-truck-v3.onnx"
 
 
 class YoloOnnxDetectorConfig(Section):

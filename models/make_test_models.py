@@ -1,6 +1,6 @@
 """Write the ONNX fixtures of tests/data from the trained model (run in the training venv):
 
-    /tmp/torch-venv/bin/python models/make_test_models.py --weights /tmp/lanewatch-truck-v2.pt --size 512x288
+    /tmp/torch-venv/bin/python models/make_test_models.py --weights /tmp/lanewatch-truck-v3.pt --size 640x384
 
 * `coco-layout.onnx`: the project's network in a user's export's clothes: 80 COCO classes
   (truck = 7, bus = 5 carries half the truck score, person = 0 carries the plate score) with
@@ -68,7 +68,7 @@ def save(model: nn.Module, shape: tuple[int, ...], path: Path, names: dict[int, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", required=True, help="state dict saved by train_detector.py (.pt)")
-    parser.add_argument("--size", default="512x288", help="the default model's input, width x height")
+    parser.add_argument("--size", default="640x384", help="the default model's input, width x height")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
     torch.manual_seed(0)
