@@ -67,7 +67,7 @@ def test_exit_times_target(results):
 
 def test_queue_camera_recall_floor(results):
     """Target >= 99 %; measured 94.1 % with lanewatch-truck-v3 (T0025 and T0032 missed; 100 % with v2, which v3
-    beats on the seven other worlds measured: docs/vision.md, "A detector fine-tuned at 640x384")."""
+    beats on the tuning seeds and the bench's: docs/vision.md, "A detector fine-tuned at 640x384")."""
     queue = results["queue"]
     assert queue.recall >= 0.94, f"missed: {queue.misses}"
 
