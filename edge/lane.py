@@ -163,13 +163,14 @@ class LaneCamera:
         seen = {self._by_tracker[t] for t in tids if t in self._by_tracker}
         crossings: list[Crossing] = []
         found = []
-        for point, box, tid in zip(points, np.asarray(xyxy, dtype=np.float64), tids, strict=True):
+        boxes = np.asarray(xyxy, dtype=np.float64)
+        for point, box, tid in zip(points, boxes, tids, strict=True):
             truck, first_sighting = self._truck_for(tid, point, box, at, seen)
             seen.add(truck.id)
             found.append((truck, first_sighting))
         scores = np.ones(len(found)) if confidence is None else np.asarray(confidence, dtype=np.float64)
-        for (truck, _), xy, score in zip(found, xyxy, scores, strict=True):
-            truck.box, truck.score = np.asarray(xy, dtype=np.float64), float(score)
+        for (truck, _), box, score in zip(found, boxes, scores, strict=True):
+            truck.box, truck.score = box, float(score)
         for truck, _ in found:
             truck.hosts.append(self._overlapped(truck, at))
         truck_ids = [truck.id for truck, _ in found]
