@@ -17,9 +17,11 @@ demo: setup
 
 # Three worker processes (pytest-xdist) on two cores, a test file each: the long simulated-world tests keep a core
 # busy each while the broker and process tests mostly wait on sockets (11 min 48 s against 13 min 41 s with two
-# workers, one fresh clone each); a file's module fixtures stay in its worker.
+# workers, one fresh clone each); a file's module fixtures stay in its worker. `--no-loadscope-reorder` keeps the
+# files marked `long` first (tests/conftest.py): xdist otherwise orders files by their number of tests, and the
+# long ones started mid-run, where seed 11's vision test, sharing the cores with more files, ran past its timeout.
 test: lint
-	$(PY) -m pytest -q -n 3 --dist loadfile
+	$(PY) -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder
 
 bench: setup
 	$(PY) -m bench

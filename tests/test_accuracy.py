@@ -42,7 +42,9 @@ from central.config import CentralConfig
 from central.store import Store
 from lanewatch.contract import ClockState, LaneStatus
 
-pytestmark = pytest.mark.long
+# A simulated day, then central driven through it minute by minute: 290 s of fixtures in `make test` beside the
+# other long files, past the suite's 300 s per test once (a fresh clone, more work on the machine).
+pytestmark = [pytest.mark.long, pytest.mark.timeout(1200)]
 
 SITE = "laocai"
 SEED = 7
