@@ -72,6 +72,27 @@ def test_refined_bottoms_are_the_truths(day):
     assert np.median(refined) <= 0.5 and np.quantile(refined, 0.9) <= 1.0, np.quantile(refined, [0.5, 0.9])
 
 
+def test_a_neighbours_edge_just_beyond_its_box_is_not_taken_for_the_bottom(day):
+    """Partly covered trucks near the line, every box 1 px short of its truck at either end (as a detector's
+    are): the covering truck's edge, in the columns just past its box, is not this truck's silhouette running on
+    below its bottom. Measured: 0.6 % off by more than 1 px (median 0.27 px); 17 % (18 px at worst) when only the
+    box's own columns were left out."""
+    images, truth, line = day
+    refiner = AnchorRefiner(AnchorRefineConfig(), [line], 10.0)
+    near_y = (line.start[1] + line.end[1]) / 2
+    errors = []
+    for image, objects in zip(images, truth, strict=True):
+        boxes = _biased(objects)
+        boxes[:, 0] += 1.0
+        boxes[:, 2] -= 1.0
+        out = refiner.refine(image, boxes, boxes)
+        errors += [abs(new[3] - obj["box"][3]) for obj, new in zip(objects, out, strict=True)
+                   if 0.5 <= obj["visible_fraction"] < 0.99 and abs(obj["box"][3] - near_y) < 15]
+    errors = np.array(errors)
+    assert len(errors) >= 100, "too few partly covered trucks near the entry line to judge"
+    assert np.mean(errors > 1.0) <= 0.05 and np.quantile(errors, 0.9) <= 1.0, np.quantile(errors, [0.5, 0.9, 1.0])
+
+
 def test_a_covered_bottom_is_left_as_the_detector_found_it(day):
     images, truth, line = day
     refiner = AnchorRefiner(AnchorRefineConfig(), [line], 10.0)
