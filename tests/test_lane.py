@@ -187,6 +187,24 @@ def test_trucks_following_each_other_over_a_line_both_count():
     assert exits == [("exit", 1), ("exit", 2)]
 
 
+def test_trucks_queued_close_behind_each_other_both_enter_within_the_duplicate_window():
+    """A site whose long trucks show a second box up to 6 s apart (the simulated site's setting); two trucks
+    creeping over the entry line 5 s apart, both seen all along with their boxes apart, are two trucks."""
+    site = TrackingConfig(duplicate_window_s=6.0, duplicate_radius_px=120.0)
+    frames = [(i * 0.1, {1: box(200, 60 + 2 * i), 2: box(200, -40 + 2 * i)}) for i in range(120)]
+    enters = [(c.kind, c.track_id) for c in feed(LaneCamera(GEOMETRY, site), frames) if c.kind == "enter"]
+    assert enters == [("enter", 1), ("enter", 2)]
+
+
+def test_a_second_box_taking_over_from_its_vanished_truck_does_not_enter_again():
+    """Within the duplicate window, a box crossing where the last truck crossed, that truck no longer seen."""
+    site = TrackingConfig(duplicate_window_s=6.0, duplicate_radius_px=120.0, rejoin_radius_px=5.0)
+    frames = [(i * 0.1, {1: box(200, 60 + 2 * i)}) for i in range(40)]  # crosses at 2 s, lost at 4 s
+    frames += [(4.0 + i * 0.1, {2: box(200, 70 + 2 * i)}) for i in range(40)]  # crosses at 5.5 s
+    enters = [c.track_id for c in feed(LaneCamera(GEOMETRY, site), frames) if c.kind == "enter"]
+    assert enters == [1]
+
+
 def test_a_part_of_a_truck_found_on_its_own_is_dropped():
     from edge.analysis import inside_another
 
