@@ -4,7 +4,9 @@ Each line fires at most once per truck, so a truck that stops on a line, or jitt
 stop-and-go queue, is still counted once. The tracker may lose a truck (occlusion, a missed
 detection) and later give it a new id; a new track that appears where a truck vanished moments ago
 is taken to be that truck ("rejoin"): it keeps the truck's id and the lines it already crossed, and
-a line crossed while it was unseen fires, timed between its last and first sightings.
+a line crossed while it was unseen fires, timed between its last and first sightings. A rejoin is a
+guess: should the truck's own track come back and be seen beside the new one, apart, for a while, the
+new one is another truck (one that came out from behind it) and is let go (TWIN_FRAMES).
 
 In a queue the truck in front hides the ones behind it. A truck that vanishes inside the queue
 zone is taken to stand there hidden (`hidden_hold_s`): it still counts in the zone's occupancy,
@@ -67,6 +69,11 @@ REJOIN_MOVED = timedelta(seconds=0.5)
 # DISTINCT_SIGHTINGS frames: trucks queued close behind each other cross the far entry line a few seconds apart
 # (tuning seed 32 T0008: 5.9 s after the truck ahead, inside the site's 6 s window, and never reported).
 DISTINCT_SIGHTINGS = 10
+# Two tracks the lane took for one truck (a rejoin while its own track was lost a moment), seen together in
+# TWIN_FRAMES frames with their boxes apart (IoU under GHOST_IOU), are two trucks: the one that joined later is let
+# go and taken as any new track is. Tuning seed 34 T0019: it came out from behind T0018, was rejoined to it, and the
+# two counted as one in the zone for most of 40 s, T0019's entry never reported.
+TWIN_FRAMES = 10
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,8 @@ class _Truck:
     fired: set[str] = field(default_factory=set)
     sightings: int = 0
     steady: np.ndarray | None = None  # the median of the latest anchors: what lines are tested with
-    tracker_ids: set[int] = field(default_factory=set)  # every id the tracker gave this truck
+    tracker_ids: list[int] = field(default_factory=list)  # every id the tracker gave this truck, in order
+    apart: Counter[int] = field(default_factory=Counter)  # a later id -> frames seen apart from the first one
     path: deque[tuple[FrameTime, np.ndarray]] = field(default_factory=deque)  # the latest sightings
     pending: list[_Pending] = field(default_factory=list)  # crossings waiting for sightings after the line
     box: np.ndarray | None = None  # the latest box
@@ -166,10 +174,11 @@ class LaneCamera:
         tids = tracker_ids.tolist()
         self._started = self._started or at
         self._now = at
+        boxes = np.asarray(xyxy, dtype=np.float64)
+        self._let_go_twins(tids, boxes)
         seen = {self._by_tracker[t] for t in tids if t in self._by_tracker}
         crossings: list[Crossing] = []
         found = []
-        boxes = np.asarray(xyxy, dtype=np.float64)
         for point, box, tid in zip(points, boxes, tids, strict=True):
             truck, first_sighting = self._truck_for(tid, point, box, at, seen)
             seen.add(truck.id)
@@ -257,9 +266,29 @@ class LaneCamera:
             self._next_id += 1
             self._trucks[truck.id] = truck
             new = True
-        truck.tracker_ids.add(tid)
+        truck.tracker_ids.append(tid)
+        truck.apart.pop(tid, None)  # let go once, it may yet come back as this truck
         self._by_tracker[tid] = truck.id
         return truck, new
+
+    def _let_go_twins(self, tids: list[int], boxes: np.ndarray) -> None:
+        """Let go of a track that has been seen, TWIN_FRAMES times, apart from the first of its truck's tracks."""
+        rows: dict[int, list[int]] = {}
+        for row, tid in enumerate(tids):
+            if tid in self._by_tracker:
+                rows.setdefault(self._by_tracker[tid], []).append(row)
+        for truck_id, together in rows.items():
+            if len(together) < 2:
+                continue
+            truck = self._trucks[truck_id]
+            first, *later = sorted(together, key=lambda row: truck.tracker_ids.index(tids[row]))
+            for row in later:
+                if _iou(boxes[row], boxes[first]) >= GHOST_IOU:
+                    continue
+                truck.apart[tids[row]] += 1
+                if truck.apart[tids[row]] >= TWIN_FRAMES:
+                    truck.tracker_ids.remove(tids[row])
+                    del self._by_tracker[tids[row]]
 
     def _hidden(self, at: FrameTime, seen: set[int]) -> list[_Truck]:
         """Trucks unseen now that vanished recently inside the queue zone or before reaching it (behind

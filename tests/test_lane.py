@@ -340,6 +340,22 @@ def test_a_box_jittering_over_the_entry_line_in_single_frames_does_not_count():
     assert max(occupancies(lane, frames)) == 0
 
 
+def test_a_truck_taken_for_the_one_ahead_is_let_go_once_both_are_seen_apart():
+    """A far truck missed for a frame while the truck behind it comes out from behind: the new track overlaps
+    the missed truck's box enough to be rejoined to it. Seen together, apart, from then on, they are two trucks."""
+    def far(x: float, bottom: float) -> list[float]:
+        return [x - 15, bottom - 30, x + 15, bottom]
+
+    lane = LaneCamera(GEOMETRY, MAST.model_copy(update={"line_fit_frames": 0}))
+    frames = [(i * 0.1, {1: far(200, 80)}) for i in range(5)]  # waiting short of the entry line (y 100)
+    frames += [(0.5, {2: far(205, 70)})]  # 1 missed; 2 overlaps its last box (IoU 0.38): rejoined to it
+    frames += [(0.6 + i * 0.1, {1: far(200, 80 + 0.5 * i), 2: far(205, 45 + 0.5 * i)}) for i in range(150)]
+    enters = [c for c in feed(lane, frames) if c.kind == "enter"]
+    assert len(enters) == 2 and len({c.track_id for c in enters}) == 2
+    assert abs((enters[1].at.utc - T0).total_seconds() - (0.6 + 11.0)) <= 0.2  # 2's bottom reaches y 100 at 11.6 s
+    assert lane.queue_occupancy == 2
+
+
 def test_a_truck_followed_by_two_alternating_tracks_is_not_held_hidden_beside_itself():
     """The tracker follows one queued truck with two tracks (boxes 15 px apart, equally sure), seen by turns:
     the one not seen is not held as hidden while the other stands where it vanished."""

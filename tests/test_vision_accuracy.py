@@ -67,31 +67,28 @@ def test_exit_times_target(results):
     assert gate.on_time_of("exit") >= 0.95, gate.errors_by_kind["exit"]
 
 
-def test_queue_camera_recall_floor(results):
-    """Target >= 99 %; measured 94.1 % with lanewatch-truck-v3 (T0025 and T0032 missed; 100 % with v2, which v3
-    beats on the tuning seeds and the bench's: docs/vision.md, "A detector fine-tuned at 640x384")."""
+def test_queue_camera_counts_every_truck_target(results):
+    """Met since a track taken for the truck ahead is let go once both are seen apart (edge/lane.py, TWIN_FRAMES):
+    T0025 and T0032, missed before (94.1 %), are found since."""
     queue = results["queue"]
-    assert queue.recall >= 0.94, f"missed: {queue.misses}"
+    assert queue.recall >= 0.99, f"missed: {queue.misses}"
 
 
 def test_entry_and_gate_times_floor(results):
-    """Target >= 95 % within 2 frames; measured 81 % (entries) and 100 % of 2 (gate line) with lanewatch-truck-v3
-    (47 % and 100 % with v2; 44 % and 50 % before anchor refinement): a truck moves
+    """Target >= 95 % within 2 frames; measured 91 % (entries) and 100 % of 2 (gate line) with lanewatch-truck-v3, the
+    refinement's margin beside other boxes and twin tracks let go (88 % before the last, 81 % before that margin; 47 %
+    and 100 % with v2; 44 % and 50 % before anchor refinement): a truck moves
     under a pixel a frame there, and the detected box bottom is off by 2-3 px on average, by up to
     10 px for seconds while the truck ahead covers it (a bias that lasts, which no fit evens out)."""
     queue, gate = results["queue"], results["gate"]
-    assert queue.on_time_of("enter") >= 0.75, sorted(queue.errors_by_kind["enter"])
+    assert queue.on_time_of("enter") >= 0.9, sorted(queue.errors_by_kind["enter"])
     assert gate.on_time_of("gate") >= 0.4, sorted(gate.errors_by_kind["gate"])
     errors = sorted(queue.errors_by_kind["enter"])
     assert errors[len(errors) // 2] <= 3.0, errors  # median; with v2 2.1 (4.1 before anchor refinement)
 
 
-def test_queue_occupancy_floor(results):
-    """Target >= 95 % of seconds; measured 84.8 % with lanewatch-truck-v3 (95.8 % on the bench's seeds 21+22, where v2
-    measures 84.7 %); with v2 91.2 % (90.7 % before the ends of boxes near the zone's sides were
-    measured in the image, 87.2 % before a truck counted as soon as its last anchors crossed the entry line and
-    no hidden hold beside itself, 83.8 % before anchor refinement): the truck waiting at the booth stands within
-    1-3 px of the zone's side, where a truck queued behind hides the rows beside its box's right end, and trucks
-    at the entry line whose box bottom a nearer truck covers (docs/vision.md, "Queue-zone occupancy")."""
+def test_queue_occupancy_target(results):
+    """Met since a track taken for the truck ahead is let go once both are seen apart: 97.2 % of seconds (84.7 %
+    before; docs/vision.md, "Two trucks taken for one")."""
     queue = results["queue"]
-    assert queue.occupancy_agreement >= 0.84, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
+    assert queue.occupancy_agreement >= 0.95, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
