@@ -63,13 +63,16 @@ def broker_user_line(var: Path) -> str:
 def generate_world(out: Path, seed: int, duration: int) -> dict:
     if not (out / "world.json").exists():
         print(f"demo: simulating {duration} s of two lanes into {out} (once; reused next time)…", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "sim.cli", "generate", "--seed", str(seed), "--duration", str(duration),
-             "--out", str(out), "--lanes", "2", "--scenario", "demo", "--width", "640", "--height", "360",
-             "--fps", "10", "--gate-width", "1920", "--gate-height", "1080",  # a gate camera that reads plates
-             "--rear-camera"],  # and a rear plate camera on the deck: trailer plates
-            check=True,
-        )
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "sim.cli", "generate", "--seed", str(seed), "--duration", str(duration),
+                 "--out", str(out), "--lanes", "2", "--scenario", "demo", "--width", "640", "--height", "360",
+                 "--fps", "10", "--gate-width", "1920", "--gate-height", "1080",  # a gate camera that reads plates
+                 "--rear-camera"],  # and a rear plate camera on the deck: trailer plates
+                check=True,
+            )
+        except KeyboardInterrupt:
+            raise SystemExit("demo: stopped while simulating; the next run simulates again") from None
     return json.loads((out / "world.json").read_text())
 
 

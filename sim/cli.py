@@ -168,7 +168,13 @@ def _serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "generate":
-        return _generate(args)
+        try:
+            return _generate(args)
+        except KeyboardInterrupt:  # world.json is written last: a stopped run's folder is never taken as done
+            if not args.quiet:
+                print(file=sys.stderr)  # end the progress line
+            print(f"lanewatch-sim generate: stopped; {args.out} is incomplete (no world.json)", file=sys.stderr)
+            return 130
     return _serve(args)
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -244,3 +249,21 @@ def test_full_hd_at_25_fps(tmp_path: Path) -> None:
     assert ok and img.shape == (1080, 1920, 3)
     geo = json.loads((out / "world.json").read_text())["lanes"][0]["cameras"][1]["geometry"]
     assert all(0 <= x <= 1920 and 0 <= y <= 1080 for x, y in geo["weighbridge_zone"])
+
+
+def test_ctrl_c_stops_generate_cleanly_and_leaves_no_world_json(tmp_path: Path) -> None:
+    """Ctrl-C while rendering: a one-line message, exit status 130, and no world.json, so that the demo, which reuses a
+    world folder that has one, renders it again next time."""
+    out = tmp_path / "world"
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "generate", "--seed", "3", "--duration", "600",
+                             "--out", str(out), "--quiet"], cwd=root, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    deadline = time.monotonic() + 60
+    while not (out / "queue.csv").exists() and time.monotonic() < deadline:  # rendering has begun
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "stopped" in err and "no world.json" in err
+    assert (out / "queue.csv").exists() and not (out / "world.json").exists()
