@@ -93,6 +93,112 @@ def test_a_neighbours_edge_just_beyond_its_box_is_not_taken_for_the_bottom(day):
     assert np.mean(errors > 1.0) <= 0.05 and np.quantile(errors, 0.9) <= 1.0, np.quantile(errors, [0.5, 0.9, 1.0])
 
 
+def test_a_truck_the_detector_missed_is_not_learnt_as_road(day):
+    """Every tenth frame the detector finds nothing: the trucks then on the road are not learnt as road (a truck
+    standing on the entry line for a minute would leave its colour in the model there while others queue over it).
+    Measured: no bottom off by more than 1 px; 52 % (the box left as the detector found it) when learnt alike."""
+    images, truth, line = day
+    refiner = AnchorRefiner(AnchorRefineConfig(), [line], 10.0)
+    near_y = (line.start[1] + line.end[1]) / 2
+    errors = []
+    for n, (image, objects) in enumerate(zip(images, truth, strict=True)):
+        boxes = _biased(objects)
+        if n % 10 == 0:  # missed: nothing to refine, and nothing held back from the road's model
+            refiner.refine(image, boxes[:0], boxes[:0])
+            continue
+        out = refiner.refine(image, boxes, boxes)
+        errors += [abs(new[3] - obj["box"][3]) for obj, new in zip(objects, out, strict=True)
+                   if obj["visible_fraction"] >= 0.99 and abs(obj["box"][3] - near_y) < 15]
+    errors = np.array(errors)
+    assert len(errors) >= 90, "too few trucks near the entry line to judge"
+    assert np.mean(errors > 1.0) <= 0.05 and np.quantile(errors, 0.9) <= 1.0, np.quantile(errors, [0.5, 0.9, 1.0])
+
+
+def test_a_change_of_light_is_followed_under_standing_trucks_too(day):
+    """A cloud at frame 600 (the whole picture 40 % darker): the road under trucks standing at the line, not seen
+    since, is the road in the new light as soon as the rest of it is. Measured from frame 900: every bottom within
+    1 px, as with the cloud there from the start; 57 % left as the detector found them before the light was
+    measured apart from the road."""
+    images, truth, line = day
+    refiner = AnchorRefiner(AnchorRefineConfig(), [line], 10.0)
+    near_y = (line.start[1] + line.end[1]) / 2
+    errors = []
+    for n, (image, objects) in enumerate(zip(images, truth, strict=True)):
+        if n >= 600:
+            image = (image.astype(np.float32) * 0.6).astype(np.uint8)
+        boxes = _biased(objects)
+        out = refiner.refine(image, boxes, boxes)
+        if n >= 900:
+            errors += [abs(new[3] - obj["box"][3]) for obj, new in zip(objects, out, strict=True)
+                       if obj["visible_fraction"] >= 0.99 and abs(obj["box"][3] - near_y) < 15]
+    errors = np.array(errors)
+    assert len(errors) >= 40, "too few trucks near the entry line to judge"
+    assert np.mean(errors > 1.0) <= 0.05, np.quantile(errors, [0.5, 0.9, 1.0])
+
+
+ROAD, PAINT, BUMPER, WHITE = 85.0, 175.0, 20.0, 190.0  # grey levels of the synthetic frames below
+LINE_Y = 200
+
+
+def _synthetic_refiner() -> AnchorRefiner:
+    """A refiner that has learnt an empty road (grey, a painted line on rows LINE_Y and LINE_Y + 1)."""
+    refiner = AnchorRefiner(AnchorRefineConfig(), [LineConfig(start=(100, LINE_Y + 1), end=(540, LINE_Y + 1))], 10.0)
+    for _ in range(40):
+        refiner.refine(_bgr(_road()), np.zeros((0, 4)), np.zeros((0, 4)))
+    return refiner
+
+
+def _road() -> np.ndarray:
+    image = np.full((360, 640), ROAD, np.float32)
+    image[LINE_Y:LINE_Y + 2] = PAINT
+    return image
+
+
+def _paint(image: np.ndarray, x0: float, x1: float, y0: float, y1: float, value: float) -> None:
+    """A rectangle whose edge pixels (pixel c spans c - 0.5 .. c + 0.5) take the share of it they hold."""
+    def cover(n: int, lo: float, hi: float) -> np.ndarray:
+        centres = np.arange(n)
+        return np.clip(np.minimum(centres + 0.5, hi) - np.maximum(centres - 0.5, lo), 0, 1)
+
+    share = cover(image.shape[0], y0, y1)[:, None] * cover(image.shape[1], x0, x1)[None, :]
+    image[:] = image * (1 - share) + value * share
+
+
+def _bgr(image: np.ndarray) -> np.ndarray:
+    return np.repeat(np.clip(np.round(image), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_a_dark_bumper_over_bright_paint_is_measured_against_the_paint():
+    """A partly covered pixel is the truck's colour and the road's in proportion, the road's being that pixel's own:
+    over the paint a dark bumper differs from the road twice as much as it does on the asphalt above. Measured:
+    within 0.1 px (rounding to grey levels); 0.76 px off when the contrast of the rows above was taken."""
+    refiner = _synthetic_refiner()
+    errors = []
+    for bottom in np.arange(199.0, 203.0, 0.1):
+        image = _road()
+        _paint(image, 300, 345, bottom - 45, bottom, BUMPER)
+        box = np.array([[300, bottom - 45, 345, bottom + 2]], np.float32)  # the detector's bottom 2 px low
+        errors.append(refiner.refine(_bgr(image), box, box)[0, 3] - bottom)
+    assert np.abs(errors).max() <= 0.25, errors
+
+
+def test_a_neighbours_blurred_edge_past_its_box_and_margin_is_not_taken_for_the_bottom():
+    """A nearer white truck covers the bottom's left end; its box ends 2 px short of it (box_slack's width) and its
+    edge half covers one more column. One column differing from the road is not a silhouette running on below the
+    bottom (tuning seed 31 T0009: 5 px low). Measured: within 0.01 px; 9.5 px low when a row's single strongest
+    pixel decided."""
+    refiner = _synthetic_refiner()
+    errors = []
+    for bottom in np.arange(190.0, 196.0, 0.1):
+        image = _road()
+        _paint(image, 300, 345, bottom - 45, bottom, BUMPER)
+        _paint(image, 200, 303.0, 185, 260, WHITE)
+        box = np.array([[300, bottom - 45, 345, bottom + 2]], np.float32)
+        nearer = np.array([[200, 185, 301, 260]], np.float32)
+        errors.append(refiner.refine(_bgr(image), box, np.concatenate([box, nearer]))[0, 3] - bottom)
+    assert np.abs(errors).max() <= 0.5, errors
+
+
 def test_a_covered_bottom_is_left_as_the_detector_found_it(day):
     images, truth, line = day
     refiner = AnchorRefiner(AnchorRefineConfig(), [line], 10.0)
