@@ -47,6 +47,12 @@ LEARN_EVERY_S = 0.5
 STRANGER_SLOWDOWN = 20
 MIN_LIGHT_PIXELS = 100
 LIGHT_SAMPLE_STEP = 4  # every 4th pixel of every 4th row measures the light
+# A detector's box may end short of its truck by a share of the truck's width: beside another truck's box this share
+# of its width (at least box_slack) is taken to be that truck's too. Tuning seeds 31-34: the covering truck's edge
+# just past its box, read as the farther truck running on below its bottom, put 4.4 % of the refined bottoms near
+# the entry line more than 2 px low, up to 13 px (1.5 % with box_slack alone); seed 31 T0030 and seed 33 T0006,
+# whose nearer truck's box ended 3-5 px short, read 5-10 px low for frames after the line, 3-4 frames early.
+NEIGHBOUR_MARGIN = 0.05
 # A truck's end is where its STRONGEST-th most different pixel of a row (a column, at its sides) ends: tuning seed
 # 31 T0009, the white truck ahead's blurred edge one column past its box (and past box_slack) read as T0009's
 # silhouette running 5 px below its bottom.
@@ -247,17 +253,16 @@ class AnchorRefiner:
             return None  # not near a line (or cut by the band's edge)
         # Columns another truck's box reaches into the searched rows (a truck nearer the camera covering part of
         # this one's bottom, or one beside it) are left out: their pixels may be that truck's, and so may the
-        # box_slack columns beside its box, which may end short of it (tuning seeds 31-34: the covering truck's
-        # edge just past its box, read as this truck running on below its bottom, put 4.4 % of the refined bottoms
-        # near the entry line more than 2 px low, up to 13 px; 1.5 % with the slack). Farther trucks end above
-        # those rows. Too few columns left, and the box keeps the detector's bottom.
-        slack = self.box_slack
+        # columns beside its box, which may end short of it by a share of its size (NEIGHBOUR_MARGIN, at least
+        # box_slack). Farther trucks end above those rows. Too few columns left, and the box keeps the detector's
+        # bottom.
+        slack = np.maximum(self.box_slack, NEIGHBOUR_MARGIN * (everyone[:, 2] - everyone[:, 0]))
         near = ((everyone[:, 3] >= top) & (everyone[:, 1] < end)
                 & (everyone[:, 0] - slack < right) & (everyone[:, 2] + slack > left))
         near &= ~np.all(np.abs(everyone - own) < 0.5, axis=1)  # itself, as detector and as tracker
         free = np.ones(right - left, bool)
-        for other in everyone[near]:
-            free[max(0, math.floor(other[0] - slack) - left):max(0, math.ceil(other[2] + slack) - left)] = False
+        for other, margin in zip(everyone[near], slack[near], strict=True):
+            free[max(0, math.floor(other[0] - margin) - left):max(0, math.ceil(other[2] + margin) - left)] = False
         if free.mean() < MIN_FREE:
             self.kept += 1
             return None

@@ -75,21 +75,21 @@ def test_queue_camera_counts_every_truck_target(results):
 
 
 def test_entry_and_gate_times_floor(results):
-    """Target >= 95 % within 2 frames; measured 88 % (30 of 34 entries, median 0.53 frames off) and 100 % of 2 (gate
-    line) with lanewatch-truck-v3 and the road's model that learns no missed truck (docs/vision.md, "The road's model
-    and a bottom's last pixels"): 91 % before it (median 0.91 frames; T0010 then 1.91 frames early, now 2.05), 88 %
-    before twin tracks were let go, 81 % before the refinement's margin beside other boxes; 47 % and 100 % with v2;
-    44 % and 50 % before anchor refinement. A truck moves under a pixel a frame there, and a nearer truck whose box
-    ends a few pixels short of it still puts a farther truck's refined bottom 5-10 px low for a few frames."""
+    """Target >= 95 % within 2 frames; measured 91 % (31 of 34 entries, median 0.53 frames off; T0010 and T0019 2.04
+    and 2.14 frames early, T0024 a track-level error) and 100 % of 2 (gate line) with lanewatch-truck-v3 and the road's
+    model of December 2026 (docs/vision.md, "The road's model and a bottom's last pixels"): 91 % before it too, with a
+    median of 0.91 frames and T0019 4.6 frames early; 88 % before twin tracks were let go, 81 % before the
+    refinement's margin beside other boxes; 47 % and 100 % with v2; 44 % and 50 % before anchor refinement. A truck
+    moves under a pixel a frame there: 0.5 px is 2 frames."""
     queue, gate = results["queue"], results["gate"]
-    assert queue.on_time_of("enter") >= 0.88, sorted(queue.errors_by_kind["enter"])
+    assert queue.on_time_of("enter") >= 0.9, sorted(queue.errors_by_kind["enter"])
     assert gate.on_time_of("gate") >= 0.4, sorted(gate.errors_by_kind["gate"])
     errors = sorted(queue.errors_by_kind["enter"])
     assert errors[len(errors) // 2] <= 1.0, errors  # median; 0.91 before the road's model, 2.1 with v2
 
 
 def test_queue_occupancy_target(results):
-    """Met since a track taken for the truck ahead is let go once both are seen apart: 97.0 % of seconds (97.2 % before
-    the road's model learnt no missed truck, 84.7 % before twin tracks; docs/vision.md, "Two trucks taken for one")."""
+    """Met since a track taken for the truck ahead is let go once both are seen apart: 97.2 % of seconds (84.7 %
+    before; docs/vision.md, "Two trucks taken for one")."""
     queue = results["queue"]
     assert queue.occupancy_agreement >= 0.95, f"{queue.occupancy_equal}/{queue.occupancy_seconds} seconds equal"
