@@ -102,7 +102,8 @@ class AnchorRefiner:
         near = ~sides & (out[:, 3] >= ly0) & (out[:, 1] < ly1) & (out[:, 0] < lx1) & (out[:, 2] > lx0)
         if not (learn or near.any() or sides.any()):
             return out
-        grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY).astype(np.float32)
+        grey = self._work[0]
+        grey[...] = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
         everyone = np.concatenate([np.asarray(others, np.float32).reshape(-1, 4), out])
         for i in np.flatnonzero(near | sides):
             own = out[i].copy()  # as the detector and tracker found it, among `everyone`
@@ -136,6 +137,9 @@ class AnchorRefiner:
         self.shape = shape
         self.background = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.float32)
         self.seen = np.zeros_like(self.background)
+        # The frame's grey levels and the learning's arithmetic, reused: a fresh array the size of a 1080p camera's
+        # band costs more to allocate (page faults) than to compute.
+        self._work = np.zeros((3, *self.background.shape), np.float32)
 
     def _window(self, box: np.ndarray) -> float:
         return max(self.min_window, self.config.window * float(box[3] - box[1]))
@@ -283,18 +287,28 @@ class AnchorRefiner:
         if wide.any() and self.lines:  # the lines' band lies within the band
             x0, y0, x1, y1 = (v - o for v, o in zip(self.line_band, self.band[:2] * 2, strict=True))
             free[y0:y1, x0:x1] = self._free(self.line_band, everyone, np.full(len(everyone), SIDE_MARGIN))
-        known = free & (self.seen * self.rate >= 1.0)
-        step = LIGHT_SAMPLE_STEP  # a 1080p camera's band is a million pixels: a grid of them measures the light
-        sample = known[::step, ::step]
+        mature = self.seen >= 1.0 / self.rate  # past its first mean
+        step = LIGHT_SAMPLE_STEP  # a grid of the free pixels measures the light
+        sample = mature[::step, ::step] & free[::step, ::step]
         if sample.sum() >= MIN_LIGHT_PIXELS:  # the road's pixels all changed alike: the light changed
             road = self.background[::step, ::step][sample] * self.light
             self.light *= float(np.median(grey[::step, ::step][sample] / np.maximum(road, 1.0)))
-        change = grey / self.light - self.background  # the model holds the road as it looks at light 1
-        stranger = known & (np.abs(change) * self.light >= self.config.min_contrast)
+        spare, change, rate = self._work  # in place (see `_start`); the frame's grey levels are done with below
+        np.multiply(grey, np.float32(1.0 / self.light), out=change)  # the model holds the road as it looks at light 1
+        change -= self.background
         self.seen += free
-        rate = np.where(free, np.maximum(1.0 / np.maximum(self.seen, 1.0), self.rate), 0.0).astype(np.float32)
-        rate[stranger] /= STRANGER_SLOWDOWN
-        self.background += rate * change
+        np.maximum(self.seen, 1.0, out=rate)
+        np.reciprocal(rate, out=rate)
+        np.maximum(rate, self.rate, out=rate)
+        np.abs(change, out=spare)
+        stranger = spare >= self.config.min_contrast / self.light
+        stranger &= mature
+        np.multiply(stranger, np.float32(1.0 / STRANGER_SLOWDOWN - 1.0), out=spare)  # strangers' rate, slowed
+        spare += 1.0
+        rate *= spare
+        rate *= free
+        change *= rate
+        self.background += change
 
     def _road(self, rows: slice | np.ndarray, cols: slice | np.ndarray) -> np.ndarray:
         """The empty road's model at those rows and columns (of the band), in the light of now."""
