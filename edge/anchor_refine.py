@@ -47,6 +47,12 @@ LEARN_EVERY_S = 0.5
 STRANGER_SLOWDOWN = 20
 MIN_LIGHT_PIXELS = 100
 LIGHT_SAMPLE_STEP = 4  # every 4th pixel of every 4th row measures the light
+# The light changes by less than this between two learnt frames (0.5 s apart): a larger change is a black, blinding
+# or broken picture, learnt nothing from. Should a picture (its median grey level over BLACK) stay that unlike the
+# road for RELEARN_AFTER learnt frames, the camera sees otherwise now (night mode): the road is learnt afresh.
+LIGHT_STEP = (0.5, 2.0)
+RELEARN_AFTER = 20
+BLACK = 5
 # A detector's box may end short of its truck by a share of the truck's width: beside another truck's box this share
 # of its width (at least box_slack) is taken to be that truck's too. Tuning seeds 31-34: the covering truck's edge
 # just past its box, read as the farther truck running on below its bottom, put 4.4 % of the refined bottoms near
@@ -80,6 +86,7 @@ class AnchorRefiner:
         # The light (sun, cloud, the camera's gain) scales the whole road at once: the model holds the road as it
         # looks at light 1, so a pixel long under a standing truck is the road it was, in the light of now.
         self.light = 1.0
+        self.jumps = 0  # learnt frames in a row whose light changed too fast to be light
         self.seen = np.zeros((0, 0), np.float32)  # free frames each background pixel was learnt from
         self.refined = 0  # boxes whose bottom was replaced, for figures
         self.kept = 0  # boxes near the lines left as the detector found them (covered, unknown road, low contrast)
@@ -292,7 +299,18 @@ class AnchorRefiner:
         sample = mature[::step, ::step] & free[::step, ::step]
         if sample.sum() >= MIN_LIGHT_PIXELS:  # the road's pixels all changed alike: the light changed
             road = self.background[::step, ::step][sample] * self.light
-            self.light *= float(np.median(grey[::step, ::step][sample] / np.maximum(road, 1.0)))
+            gain = float(np.median(grey[::step, ::step][sample] / np.maximum(road, 1.0)))
+            if not LIGHT_STEP[0] <= gain <= LIGHT_STEP[1]:  # no light changes so fast: a black or broken picture
+                if float(np.median(grey[::step, ::step])) > BLACK:  # a picture, not the camera showing nothing
+                    self.jumps += 1
+                if self.jumps < RELEARN_AFTER:
+                    return
+                self.seen[:] = 0  # it lasts (a camera gone over to night mode): the road is learnt afresh
+                self.light = 1.0
+                mature[:] = False
+            else:
+                self.light *= gain
+            self.jumps = 0
         spare, change, rate = self._work  # in place (see `_start`); the frame's grey levels are done with below
         np.multiply(grey, np.float32(1.0 / self.light), out=change)  # the model holds the road as it looks at light 1
         change -= self.background

@@ -136,6 +136,26 @@ def test_a_change_of_light_is_followed_under_standing_trucks_too(day):
     assert np.mean(errors > 1.0) <= 0.05, np.quantile(errors, [0.5, 0.9, 1.0])
 
 
+def test_a_black_picture_is_not_learnt(day):
+    """Ten seconds of black frames (a lens cap, a camera's dead frames): the light is not taken to be gone, nothing is
+    learnt from them, and the road is the road again when the picture comes back. Measured from frame 700: every
+    bottom within 1 px. (The light measured from such a picture was 0, and the next frame divided by it.)"""
+    images, truth, line = day
+    refiner = AnchorRefiner(AnchorRefineConfig(), [line], 10.0)
+    near_y = (line.start[1] + line.end[1]) / 2
+    errors = []
+    for n, (image, objects) in enumerate(zip(images, truth, strict=True)):
+        boxes = _biased(objects)
+        out = refiner.refine(np.zeros_like(image) if 300 <= n < 400 else image, boxes, boxes)
+        assert np.isfinite(out).all(), n
+        if n >= 700:
+            errors += [abs(new[3] - obj["box"][3]) for obj, new in zip(objects, out, strict=True)
+                       if obj["visible_fraction"] >= 0.99 and abs(obj["box"][3] - near_y) < 15]
+    errors = np.array(errors)
+    assert len(errors) >= 50, "too few trucks near the entry line to judge"
+    assert np.mean(errors > 1.0) <= 0.05, np.quantile(errors, [0.5, 0.9, 1.0])
+
+
 ROAD, PAINT, BUMPER, WHITE = 85.0, 175.0, 20.0, 190.0  # grey levels of the synthetic frames below
 LINE_Y = 200
 
