@@ -210,8 +210,9 @@ class AnchorRefiner:
         # Per profile pixel, the strongest differences from the road: the lowest point of a truck is one corner, so
         # a near-maximum (not the mean) follows the silhouette's end, with anti-aliased partial coverage.
         signed = seen - road
-        diff = np.abs(signed).max(axis=1)
-        strong = _strongest(np.abs(signed)) >= self.config.min_contrast
+        differs = np.abs(signed)
+        diff = differs.max(axis=1)
+        strong = _strongest(differs) >= self.config.min_contrast
         k = min(len(diff) - 1, max(0, k))
         while k >= 0 and not strong[k]:
             k -= 1
@@ -349,9 +350,7 @@ class AnchorRefiner:
 
 
 def _strongest(values: np.ndarray) -> np.ndarray:
-    """The STRONGEST-th largest of each row of `values` (along the last axis; the smallest if it has fewer): a
-    truck's end spans a few pixels, where one pixel alone may be a neighbour's blurred edge just past its box."""
-    n = values.shape[-1]
-    if n == 0:
-        return values.max(axis=-1, initial=0.0)
-    return np.partition(values, n - min(STRONGEST, n), axis=-1)[..., n - min(STRONGEST, n)]
+    """The STRONGEST-th largest of each row of `values` (along the last axis, never empty; the smallest if it has
+    fewer): a truck's end spans a few pixels, where one pixel alone may be a neighbour's blurred edge past its box."""
+    at = values.shape[-1] - min(STRONGEST, values.shape[-1])
+    return np.partition(values, at, axis=-1)[..., at]
