@@ -31,6 +31,7 @@ that truck, and it is not held as hidden when it vanishes.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -476,8 +477,20 @@ def _forward_root(ts: np.ndarray, sides: np.ndarray, guess_s: float) -> float | 
         poly = np.polynomial.Polynomial.fit(ts, sides, degree).convert()
         slope = poly.deriv()
         # A fit that meets the line outside the sightings it was made from is not trusted.
-        roots = [float(r.real) for r in poly.roots()
-                 if abs(r.imag) < 1e-9 and ts[0] <= r.real <= ts[-1] and slope(r.real) > 0]
+        roots = [r for r in _real_roots(poly.coef) if ts[0] <= r <= ts[-1] and slope(r) > 0]
         if roots:
             return min(roots, key=lambda r: abs(r - guess_s))
     return None
+
+
+def _real_roots(coef: np.ndarray) -> list[float]:
+    """The real roots of c0 + c1·x + c2·x², computed so that a nearly straight path keeps its root: numpy's
+    companion-matrix roots lose it when c2 is tiny beside c1 (at c2/c1 = 1e-16 it came out as 0)."""
+    c0, c1, c2 = (list(map(float, coef)) + [0.0, 0.0])[:3]
+    if c2 == 0:
+        return [-c0 / c1] if c1 != 0 else []
+    discriminant = c1 * c1 - 4 * c2 * c0
+    if discriminant < 0:
+        return []
+    q = -0.5 * (c1 + math.copysign(math.sqrt(discriminant), c1))
+    return [q / c2, c0 / q] if q != 0 else [0.0]

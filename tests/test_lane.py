@@ -143,6 +143,16 @@ def test_jittery_boxes_are_timed_by_the_path_not_by_the_first_jitter_across():
     assert error_s(fitted) < 0.1
 
 
+@pytest.mark.parametrize("speed", [20.0, 80.0, 300.0])
+def test_a_truck_at_a_steady_speed_is_timed_when_it_crosses(speed):
+    """A perfectly straight path: the fit's square term is next to nothing, and the root must not be lost with it."""
+    crossed_s = 4.02
+    frames = [(i * 0.1, {1: box(200, 100 + speed * (i * 0.1 - crossed_s))}) for i in range(80)]
+    enter = [c for c in feed(LaneCamera(GEOMETRY), frames) if c.kind == "enter"]
+    assert len(enter) == 1
+    assert abs((enter[0].at.utc - T0).total_seconds() - crossed_s) < 1e-3
+
+
 def test_truck_hidden_in_the_queue_still_counts_and_is_itself_when_it_reappears():
     lane = LaneCamera(GEOMETRY)
     frames = [(i * 0.1, {1: box(200, 80 + 10 * i), 2: box(200, 250)}) for i in range(8)]  # 1 enters, 2 waits
