@@ -119,7 +119,7 @@ def replay_camera(world_dir: Path, camera_id: str, cache: Path, config: CameraCo
             break
         detector.index = index
         video_s = index / fps
-        frame = Frame(image, FrameTime(start + timedelta(seconds=video_s), round(video_s * 1e9)), index)
+        frame = Frame(image, FrameTime(start + timedelta(seconds=video_s), round(video_s * 1e9), index))
         crossings += analysis.process(frame).crossings
         second = int(index // fps)
         if second not in occupancy:  # sampled at each second's first analysed frame

@@ -43,7 +43,12 @@ SourceState = Literal["ok", "connecting", "lost", "ended"]
 class Frame:
     image: np.ndarray
     at: FrameTime  # capture time: when the frame came out of the camera's stream (file time for replays)
-    index: int  # position in the source (file frame number, or frames read since this connection opened)
+
+    @property
+    def index(self) -> int:
+        """Position in the source (file frame number, or frames read since this connection opened)."""
+        assert self.at.frame is not None
+        return self.at.frame
 
 
 def describe(source: FileSource | NetworkSource | UsbSource) -> str:
@@ -244,10 +249,10 @@ class FrameSource:
             # Keep a steady analysis grid; after a long gap, restart the grid rather than catching up.
             next_due = next_due + step if video_s < next_due + step else video_s + step
             if start_utc is not None:
-                at = FrameTime(start_utc + timedelta(seconds=video_s), round(video_s * 1e9))
+                at = FrameTime(start_utc + timedelta(seconds=video_s), round(video_s * 1e9), index)
             else:
-                at = FrameTime(arrived_utc, arrived_mono_ns)
-            if not self._hand_over(Frame(image, at, index), generation, blocking):
+                at = FrameTime(arrived_utc, arrived_mono_ns, index)
+            if not self._hand_over(Frame(image, at), generation, blocking):
                 return "abandoned"
         return "abandoned"
 

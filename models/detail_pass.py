@@ -119,7 +119,7 @@ def replay_queue_camera(world_dir: Path, crops: dict[str, Region], camera_id: st
         full = detector.detect(frame.image)
         passes = {name: DetailDetector(detector, [region]).detect(frame.image)
                   for name, region in crops.items()}
-        seen.append((Frame(np.zeros(1), frame.at, frame.index), full, passes))
+        seen.append((Frame(np.zeros(1), frame.at), full, passes))
     stop.set()
     variants: dict[str, list[sv.Detections]] = {"full frame": [full for _, full, _ in seen]}
     for name in crops:

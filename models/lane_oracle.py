@@ -62,7 +62,7 @@ def record(world_dir: Path) -> list[dict]:
     for index in range(detector.frames):
         detector.index = index
         analysed = analysis.process(Frame(next(images).image, FrameTime(
-            start + timedelta(seconds=index / 10), round(index / 10 * 1e9)), index))
+            start + timedelta(seconds=index / 10), round(index / 10 * 1e9), index)))
         rows[-1]["raw"] = np.array(analysed.trucks.xyxy)
     stop.set()
     out.write_bytes(pickle.dumps(rows))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -141,6 +142,27 @@ def test_jittery_boxes_are_timed_by_the_path_not_by_the_first_jitter_across():
     error_s = lambda crossings: abs((crossings[0].at.utc - T0).total_seconds() - 2.0)  # noqa: E731
     assert error_s(raw) > 0.2
     assert error_s(fitted) < 0.1
+
+
+@settings(max_examples=60, deadline=None)
+@given(speed=st.floats(20, 300), frames_before=st.integers(40, 60), phase=st.floats(0.05, 0.95))
+def test_a_crossing_is_stamped_at_the_first_video_frame_past_the_line(speed, frames_before, phase):
+    """A 25 fps camera analysed at 10 frames/s: the truck crosses the line between video frames, most often
+    between analysed ones too. Its `enter` is the first video frame that shows it past the line: the frame a
+    person stepping through the video (and the simulator's truth) names."""
+    fps, crossed_at = 25.0, frames_before + phase  # the moment, in video frames
+    analysed = sorted({math.ceil(i * fps / 10) for i in range(int((crossed_at + 60) / 2.5))})
+    lane = LaneCamera(GEOMETRY)
+    crossings = []
+    for k in analysed:
+        bottom = 100 + speed * (k - crossed_at) / fps
+        seconds = k / fps
+        moment = FrameTime(T0 + timedelta(seconds=seconds), round(seconds * 1e9), k)
+        crossings += lane.update(np.array([box(200, bottom)], float), np.array([1]), moment)
+    enter = [c for c in crossings + lane.flush() if c.kind == "enter"]
+    assert len(enter) == 1
+    assert enter[0].at.frame == frames_before + 1
+    assert abs((enter[0].at.utc - T0).total_seconds() - (frames_before + 1) / fps) < 1e-5
 
 
 @pytest.mark.parametrize("speed", [20.0, 80.0, 300.0])

@@ -74,18 +74,19 @@ def test_queue_camera_counts_every_truck_target(results):
     assert queue.recall >= 0.99, f"missed: {queue.misses}"
 
 
-def test_entry_and_gate_times_floor(results):
-    """Target >= 95 % within 2 frames; measured 91 % (31 of 34 entries, median 0.53 frames off; T0010 and T0019 2.04
-    and 2.14 frames early, T0024 a track-level error) and 100 % of 2 (gate line) with lanewatch-truck-v3 and the road's
-    model of December 2026 (docs/vision.md, "The road's model and a bottom's last pixels"): 91 % before it too, with a
-    median of 0.91 frames and T0019 4.6 frames early; 88 % before twin tracks were let go, 81 % before the
-    refinement's margin beside other boxes; 47 % and 100 % with v2; 44 % and 50 % before anchor refinement. A truck
-    moves under a pixel a frame there: 0.5 px is 2 frames."""
+def test_entry_times_target(results):
+    """Met since a crossing is stamped with the first video frame that shows the truck past the line, as the truth
+    is (edge/lane.py): 97 % (33 of 34; T0024 a track-level error of 54 frames) with lanewatch-truck-v3 and the
+    road's model of December 2026. 91 % before, stamped with the fitted moment, half a frame before that frame on
+    average (T0010 and T0019 2.04 and 2.14 frames early); 88 % before twin tracks were let go, 81 % before the
+    refinement's margin beside other boxes; 47 % with v2; 44 % before anchor refinement. A truck moves under a
+    pixel a frame there: 0.5 px is 2 frames. The gate line (2 crossings on this seed) is a floor: 100 % measured,
+    50 % with v2."""
     queue, gate = results["queue"], results["gate"]
-    assert queue.on_time_of("enter") >= 0.9, sorted(queue.errors_by_kind["enter"])
+    assert queue.on_time_of("enter") >= 0.95, sorted(queue.errors_by_kind["enter"])
     assert gate.on_time_of("gate") >= 0.4, sorted(gate.errors_by_kind["gate"])
     errors = sorted(queue.errors_by_kind["enter"])
-    assert errors[len(errors) // 2] <= 1.0, errors  # median; 0.91 before the road's model, 2.1 with v2
+    assert errors[len(errors) // 2] <= 1.0, errors  # median, in whole frames now; 2.1 with v2
 
 
 def test_queue_occupancy_target(results):
