@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--no-video", action="store_true", help="truth, queue and weighbridge only: no videos, no object files"
     )
+    g.add_argument(
+        "--no-weighbridge",
+        action="store_true",
+        help="no weighbridge timelines or byte streams (the truth keeps its weigh events and weights)",
+    )
     g.add_argument("--noise", type=float, default=None, help="sensor noise sigma in grey levels (default by light)")
     g.add_argument("--no-motion-blur", action="store_true", help="keep moving trucks sharp")
     g.add_argument("--glare", action="store_true", help="sun glare by day, strong headlight bloom at dusk/night")
@@ -101,6 +106,7 @@ def _generate(args: argparse.Namespace) -> int:
             label_every=args.label_every,
             start_utc=args.start_utc,
             video=not args.no_video,
+            weighbridge=not args.no_weighbridge,
             noise=args.noise,
             motion_blur=not args.no_motion_blur,
             glare=args.glare,

@@ -87,13 +87,18 @@ def generate(opts: GenerateOptions, progress: Callable[[int, int], None] | None 
         key: CameraOutput(out, camera_id(*key), world, opts.label_every, opts.frame_size(key[1])) for key in renderers
     }
     queue_csv = QueueCsv(out / "queue.csv")
-    scales = {lane.lane_id: WeighbridgeCsv(out / f"{lane.lane_id}-weighbridge.csv") for lane in world.lanes}
+    scales = (
+        {lane.lane_id: WeighbridgeCsv(out / f"{lane.lane_id}-weighbridge.csv") for lane in world.lanes}
+        if opts.weighbridge
+        else {}
+    )
     render_s = 0.0
     second = 0
     try:
         for frame in range(opts.n_frames):
             for lane_id, readings in world.step(frame).items():
-                scales[lane_id].write(world, readings)
+                if opts.weighbridge:
+                    scales[lane_id].write(world, readings)
             while round(second * opts.fps) == frame:
                 queue_csv.write(world, second)
                 second += 1
@@ -108,7 +113,8 @@ def generate(opts: GenerateOptions, progress: Callable[[int, int], None] | None 
             if progress is not None:
                 progress(frame + 1, opts.n_frames)
         for lane in world.lanes:
-            scales[lane.lane_id].write(world, lane.finish(opts.n_frames / opts.fps))
+            if opts.weighbridge:
+                scales[lane.lane_id].write(world, lane.finish(opts.n_frames / opts.fps))
     finally:
         for sink in cameras.values():
             sink.close()
@@ -116,6 +122,6 @@ def generate(opts: GenerateOptions, progress: Callable[[int, int], None] | None 
         for scale in scales.values():
             scale.close()
     trucks = write_truth(world, out / "truth.jsonl")
-    streams = _encode_streams(world, out)
+    streams = _encode_streams(world, out) if opts.weighbridge else {}
     (out / "world.json").write_text(json.dumps(world.description(streams), indent=2, ensure_ascii=False) + "\n")
     return Summary(opts.n_frames, trucks, time.perf_counter() - started, render_s, streams)

@@ -58,6 +58,11 @@ class GenerateOptions(BaseModel):
         default_factory=lambda: parse_utc("2025-06-02T01:00:00Z"), description="wall-clock time of frame 0 (UTC)"
     )
     video: bool = Field(default=True, description="render and encode videos (False: truth, queue and weighbridge only)")
+    weighbridge: bool = Field(
+        default=True,
+        description="simulate the weighbridge indicators: their timelines and byte streams (False: none; the truth's "
+        "`weigh` events and weights stay, they do not come from the indicator)",
+    )
     noise: float | None = Field(
         default=None, ge=0, le=40, description="sensor noise sigma in grey levels (None: by light)"
     )

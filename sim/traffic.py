@@ -91,8 +91,10 @@ class LaneSim:
         cameras: dict[str, Camera],
         geometry: dict[str, dict[str, Any]],
         arrivals: list[tuple[str, float]],
+        weighbridge: bool = True,
     ) -> None:
         self.index = index
+        self.weighbridge = weighbridge  # sample the indicator (its own random stream: the traffic is the same without)
         self.lane_id = lane_id
         self.direction = direction
         self.seed = seed
@@ -136,7 +138,7 @@ class LaneSim:
         if moving:
             self._move_queue(t)
             self._move_gate(t, frame)
-        readings = self._sample_weighbridge(t)
+        readings = self._sample_weighbridge(t) if self.weighbridge else []
         self._observe(frame, t)
         self._release_from_yard(t)
         self._spawn_queue()

@@ -59,7 +59,8 @@ class World:
             named[i].append((f"T{n:04d}", t))
         self.lanes = [
             LaneSim(
-                i, lane_id(i), direction(i), opts.seed, self.scenario, opts.fps, self.cameras, self.geometry, named[i]
+                i, lane_id(i), direction(i), opts.seed, self.scenario, opts.fps, self.cameras, self.geometry, named[i],
+                opts.weighbridge,
             )
             for i in range(opts.lanes)
         ]
@@ -97,7 +98,9 @@ class World:
                     "weighbridge": {
                         "timeline": f"{lane.lane_id}-weighbridge.csv",
                         "streams": streams.get(lane.lane_id, {}),
-                    },
+                    }
+                    if o.weighbridge
+                    else None,
                 }
             )
         return {

@@ -38,10 +38,10 @@ class SimDay:
 
 def simulate(out: Path, seed: int, duration_s: int, lanes: int = 2, scenario: str = "busy",
              fps: float = 2.0) -> SimDay:
-    """Run the simulator's command line (truth only, no video) and read what it wrote."""
+    """Run the simulator's command line (truth and queue only: no video, no weighbridge) and read what it wrote."""
     subprocess.run([sys.executable, "-m", "sim.cli", "generate", "--seed", str(seed), "--duration", str(duration_s),
-                    "--lanes", str(lanes), "--scenario", scenario, "--no-video", "--fps", str(fps), "--quiet",
-                    "--out", str(out)], cwd=ROOT, check=True)
+                    "--lanes", str(lanes), "--scenario", scenario, "--no-video", "--no-weighbridge", "--fps", str(fps),
+                    "--quiet", "--out", str(out)], cwd=ROOT, check=True)
     return read(out)
 
 

@@ -175,6 +175,18 @@ def test_a_longer_run_starts_like_a_shorter_one(tmp_path: Path) -> None:
     assert queue_rows(short) == queue_rows(long)[:600]
 
 
+def test_without_the_weighbridge_the_truth_and_queue_are_the_same(tmp_path: Path) -> None:
+    """`--no-weighbridge` (tests/test_accuracy.py: a day's truth in a third of the time): no indicator files,
+    nothing else moves."""
+    args = ("--seed", "5", "--duration", "900", "--fps", "5", "--scenario", "busy", "--lanes", "2")
+    full, bare = run(tmp_path / "full", *args), run(tmp_path / "bare", *args, "--no-weighbridge")
+    assert truth(bare) == truth(full) and any(t["weigh"] for t in truth(bare))
+    assert queue_rows(bare) == queue_rows(full)
+    assert not list(bare.glob("*weighbridge*")) and list(full.glob("lane-2-weighbridge*"))
+    lanes = json.loads((bare / "world.json").read_text())["lanes"]
+    assert [lane["weighbridge"] for lane in lanes] == [None, None]
+
+
 def test_bad_options_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["generate", "--seed", "1", "--duration", "0", "--out", str(tmp_path), "--no-video"]) == 2
     assert "duration_s" in capsys.readouterr().err
