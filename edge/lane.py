@@ -21,7 +21,7 @@ the truck's last `line_fit_frames` anchors crosses it, and the crossing's time c
 sightings either side. The event is stamped with the first of the camera's frames that shows the truck
 past the line, which the fit finds also between analysed frames: "when" for a camera is a frame, and
 this is the frame a person stepping through the video (or the simulator's truth) would name. The fitted
-moment itself lies before it by half a frame on average, which was as large as the fit's own error.
+moment itself lies half a frame before it on average.
 
 The detector sometimes finds a long truck twice: its whole box and, in some frames, a box shifted along
 it (its cab, its trailer), which the tracker follows as a second track alternating with the first. Such a
