@@ -89,9 +89,10 @@ def main(argv: list[str] | None = None) -> int:
 def _peak_rss_kb() -> int:
     """This process's own peak: Linux carries ru_maxrss over exec from the parent that forked it (after the
     plates bench, `make bench`'s 1.4 GB showed up here), while VmHWM belongs to this program's memory alone."""
-    for line in open("/proc/self/status", encoding="ascii"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
