@@ -96,9 +96,9 @@ def generate(opts: GenerateOptions, progress: Callable[[int, int], None] | None 
     second = 0
     try:
         for frame in range(opts.n_frames):
-            for lane_id, readings in world.step(frame).items():
-                if opts.weighbridge:
-                    scales[lane_id].write(world, readings)
+            readings = world.step(frame)
+            for lane_id, scale in scales.items():
+                scale.write(world, readings[lane_id])
             while round(second * opts.fps) == frame:
                 queue_csv.write(world, second)
                 second += 1
@@ -113,7 +113,7 @@ def generate(opts: GenerateOptions, progress: Callable[[int, int], None] | None 
             if progress is not None:
                 progress(frame + 1, opts.n_frames)
         for lane in world.lanes:
-            if opts.weighbridge:
+            if lane.lane_id in scales:
                 scales[lane.lane_id].write(world, lane.finish(opts.n_frames / opts.fps))
     finally:
         for sink in cameras.values():
